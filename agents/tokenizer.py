@@ -13,12 +13,7 @@ from __future__ import annotations
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-# TODO(lead): import these from rayswarm.graphs.messages once it lands.
-SOURCE_INSTRUCTION = "Please answer the following question."
-COLLAB_INSTRUCTION = (
-    "Please answer the following question with the help of previous responses, "
-    "feel free to ignore wrong or unhelpful responses."
-)
+from rayswarm.graphs.messages import FOLLOWUP_INSTRUCTION, SOURCE_INSTRUCTION
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -29,7 +24,7 @@ ALPHABET = [chr(code) for code in range(32, 127)] + ["\n"]
 
 # The collaboration format's constant phrases, longest first so none shadows a longer one.
 PHRASES = sorted(
-    {SOURCE_INSTRUCTION, COLLAB_INSTRUCTION, "Previous response", "Question: "},
+    {SOURCE_INSTRUCTION, FOLLOWUP_INSTRUCTION, "Previous response", "Question: "},
     key=len,
     reverse=True,
 )

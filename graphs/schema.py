@@ -7,11 +7,13 @@ input goes through `parse()`, so a typo in a YAML key fails before any model is 
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from rayswarm.graphs.errors import ConfigError
+from rayswarm.graphs.errors import ConfigError, RayswarmError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,15 +35,17 @@ def _location(loc) -> str:
 
 
 def _model_at(model: type[BaseModel], loc) -> type[BaseModel] | None:
-    """Walk `loc` through nested model fields to the model that owns the last key."""
+    """Walk `loc` through nested model fields to the model that owns the last key.
+
+    Parts that are not fields (list indices, dict keys such as an agent's name) are stepped over.
+    """
     current: Any = model
     for part in loc[:-1]:
         if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
             continue
         field = current.model_fields.get(part)
-        if field is None:
-            return None
-        current = _innermost_model(field.annotation)
+        if field is not None:
+            current = _innermost_model(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
@@ -57,15 +61,20 @@ def _innermost_model(annotation) -> Any:
 
 
 def format_validation_error(model: type[BaseModel], err: ValidationError, source: str = "config") -> str:
-    """One line naming the first problem, with a did-you-mean for unknown keys."""
-    first = err.errors()[0]
+    """One line naming the first problem, with a did-you-mean for unknown keys.
+
+    An unknown key is reported before anything else: a misspelt required key ("agnts") also shows up
+    as "agents: Field required", and the misspelling is the more useful half of the news.
+    """
+    errors = err.errors()
+    first = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     loc = first.get("loc", ())
     where = _location(loc)
     if first.get("type") == "extra_forbidden":
         owner = _model_at(model, loc)
         hint = did_you_mean(loc[-1], owner.model_fields) if owner else ""
         return f"{source}: unknown key '{where}'{hint}"
-    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {where}: {first.get('msg')}{more}"
 
 
@@ -79,3 +88,26 @@ def parse(model: type[M], data: Any, source: str = "config") -> M:
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(model, err, source)) from None
+    except RayswarmError as err:  # raised by a model's own validator, e.g. a graph's cycle check
+        raise type(err)(f"{source}: {err}") from None
+
+
+def read_yaml(path_or_text: str | Path, source: str = "config") -> tuple[Any, str]:
+    """(content, source name) of a .yaml/.yml file path or of YAML text; errors name file and line.
+
+    A file is named by its path; YAML text by `source`.
+    """
+    text = str(path_or_text)
+    if isinstance(path_or_text, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
+        source = text
+        try:
+            text = Path(path_or_text).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{source}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text), source
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{source}{where}: malformed YAML ({problem})") from None

@@ -16,11 +16,13 @@ class BudgetForcing(StrictModel):
 
     The agent appends `think_start` to the prompt, generates thinking until `think_end` or the
     token budget runs out, forces `think_end + answer_prefix` when it runs out, and replaces an
-    early `think_end` with `wait` up to `num_waits` times to think longer.
+    early `think_end` with `wait` up to `num_waits` times to think longer. The budget counts the
+    tokens the model generates (inserted strings excluded); each round gets what is left of it.
+    With budget forcing on, `max_answer_tokens` replaces GenerationOptions.max_new_tokens.
     """
 
     think_start: str = Field("<think>", description="appended to the prompt to open thinking")
-    think_end: str = Field("</think>", description="the model's end-of-thinking delimiter")
+    think_end: str = Field("</think>", min_length=1, description="the model's end-of-thinking delimiter")
     answer_prefix: str = Field("\nFinal Answer:", description="forced after thinking, before the answer")
     max_thinking_tokens: int = Field(256, gt=0, description="hard cap on thinking tokens, all rounds together")
     num_waits: int = Field(0, ge=0, description="times an early end of thinking is replaced by `wait`")

@@ -1,2 +1,45 @@
-def main():
-    print("hi")
+"""The `rayswarm` command: one verb per job, each with its own --help.
+
+Each verb lives in rayswarm/commands/<verb>.py with `add_parser(subparsers)` and `run(args)`, so
+adding a verb is one file plus one line in VERBS. User mistakes (RayswarmError) become one line
+on stderr and exit code 2; anything else keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rayswarm import __version__
+from rayswarm.graphs.errors import RayswarmError
+
+VERBS = ["run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rayswarm",
+        description="Many LLMs collaborating as one system: graphs of agents, swarm optimization, on Ray.",
+    )
+    parser.add_argument("--version", action="version", version=f"rayswarm {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
+    for verb in VERBS:
+        importlib.import_module(f"rayswarm.commands.{verb}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except RayswarmError as err:
+        print(f"rayswarm: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rayswarm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

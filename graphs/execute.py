@@ -1,0 +1,113 @@
+"""Run a graph over a whole dataset: one batch per node, one backend call per wavefront.
+
+The executor knows nothing of models, torch or Ray. It renders prompts, hands each wavefront of
+independent nodes to a `Backend` in one call (so a Ray backend can run them at the same time, and an
+in-process one just loops), and computes agent-less nodes itself.
+
+Outputs are kept as the models wrote them; what travels along an edge is `flatten`ed to one line,
+as in the reference (algorithms.md §2). So the final answers keep their newlines, and every prompt
+matches the reference's byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rayswarm.graphs.fanin import combine
+from rayswarm.graphs.graph import Graph, Node
+from rayswarm.graphs.messages import default_template, flatten, render_prompt
+from rayswarm.graphs.spec import GenerationOptions
+
+
+@dataclass(frozen=True)
+class NodeRequest:
+    """One node's batch: `prompts[i]` answers question i.
+
+    `system` and `generation` are already resolved (the node's settings over its agent's), so a backend
+    applies them as they are.
+    """
+
+    node: str
+    agent: str
+    prompts: list[str]
+    system: str | None
+    generation: GenerationOptions
+
+
+class Backend(Protocol):
+    def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
+        """One list of outputs per request, aligned with its prompts."""
+        ...
+
+
+@dataclass
+class GraphResult:
+    output_node: str
+    outputs: dict[str, list[str]]  # every node's outputs, aligned with the questions
+    prompts: dict[str, list[str]]  # the prompts of the nodes that have an agent
+
+    @property
+    def final(self) -> list[str]:
+        """The graph's answers: the output node's outputs."""
+        return self.outputs[self.output_node]
+
+
+@dataclass
+class FunctionBackend:
+    """An in-memory backend from a function (agent name, prompts) -> outputs; records every call.
+
+    For tests and toy runs: e.g. an echo function makes each output show who read what.
+    """
+
+    function: Callable[[str, list[str]], list[str]]
+    calls: list[list[NodeRequest]] = field(default_factory=list)
+
+    def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
+        self.calls.append(list(requests))
+        return [list(self.function(request.agent, request.prompts)) for request in requests]
+
+
+def resolve_generation(graph: Graph, node: Node) -> GenerationOptions:
+    """The agent's options with the fields the node sets on top."""
+    base = graph.agents[node.agent].generation
+    if node.generation is None:
+        return base
+    overrides = {name: getattr(node.generation, name) for name in node.generation.model_fields_set}
+    return base.model_copy(update=overrides)
+
+
+def run_graph(graph: Graph, questions: Sequence[str], backend: Backend) -> GraphResult:
+    """Answer every question with the graph, wavefront by wavefront."""
+    preds = graph.predecessor_map()
+    outputs: dict[str, list[str]] = {}
+    messages: dict[str, list[str]] = {}  # outputs as they travel along edges
+    prompts: dict[str, list[str]] = {}
+    for level in graph.levels():
+        requests = []
+        for name in level:
+            node = graph.node(name)
+            inbox = [{p: messages[p][i] for p in preds[name]} for i in range(len(questions))]
+            kept = [combine(list(m.values()), node.fan_in, node.aggregator) for m in inbox]
+            if node.agent is None:
+                outputs[name] = ["\n".join(k) for k in kept]
+                continue
+            template = node.template or default_template(bool(preds[name]))
+            prompts[name] = [render_prompt(template, question, previous, named)
+                             for question, previous, named in zip(questions, kept, inbox, strict=True)]
+            system = node.system if node.system is not None else graph.agents[node.agent].system
+            generation = resolve_generation(graph, node)
+            requests.append(NodeRequest(name, node.agent, prompts[name], system, generation))
+        if requests:
+            replies = backend.generate(requests)
+            if len(replies) != len(requests):
+                raise RuntimeError(f"backend answered {len(replies)} of {len(requests)} requests")
+            for request, reply in zip(requests, replies, strict=True):
+                if len(reply) != len(questions):
+                    raise RuntimeError(f"backend gave {len(reply)} outputs for {len(questions)} prompts "
+                                       f"at node '{request.node}'")
+                outputs[request.node] = list(reply)
+        for name in level:
+            messages[name] = [flatten(output) for output in outputs[name]]
+    return GraphResult(graph.output_node, outputs, prompts)

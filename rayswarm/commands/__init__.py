@@ -1,0 +1,1 @@
+"""One module per `rayswarm` verb: add_parser(subparsers) registers it, its handler runs it."""

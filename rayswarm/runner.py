@@ -1,0 +1,81 @@
+"""Run a graph config over its task and report: the engine behind `rayswarm run` and the demo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rayswarm.agents.backend import LocalBackend
+from rayswarm.config import RunConfig
+from rayswarm.graphs.execute import GraphResult, run_graph
+from rayswarm.graphs.rundir import RunDir, write_jsonl
+from rayswarm.graphs.tables import format_table
+from rayswarm.graphs.tasks import Task
+
+
+@dataclass
+class RunReport:
+    task: Task
+    result: GraphResult
+    node_scores: dict[str, float]  # accuracy of every node's outputs, as if it were the output
+    seconds: float
+
+    @property
+    def final_score(self) -> float:
+        return self.node_scores[self.result.output_node]
+
+    def table(self, graph) -> str:
+        rows = [
+            [name, graph.node(name).agent or f"({graph.node(name).fan_in})", score]
+            for name, score in self.node_scores.items()
+        ]
+        title = (f"{self.task.name} [{self.task.split}, {len(self.task.examples)} examples, "
+                 f"{self.task.metric}] — output node '{self.result.output_node}'")
+        return format_table(["node", "agent", "score"], rows, title=title)
+
+
+def evaluate_graph(config: RunConfig, task: Task, backend) -> RunReport:
+    start = time.perf_counter()
+    result = run_graph(config.graph, task.inputs, backend)
+    seconds = time.perf_counter() - start
+    scores = {name: task.accuracy(result.outputs[name]) for name in config.graph.topological_order()}
+    return RunReport(task, result, scores, seconds)
+
+
+def prediction_rows(report: RunReport) -> list[dict]:
+    final = report.result.final
+    scores = report.task.score(final)
+    return [
+        {
+            "input": ex.input,
+            "target": ex.target,
+            "prediction": final[i],
+            "score": scores[i],
+            "nodes": {name: outs[i] for name, outs in report.result.outputs.items()},
+        }
+        for i, ex in enumerate(report.task.examples)
+    ]
+
+
+def execute_run(config: RunConfig, split: str | None = None, limit: int | None = None,
+                run_root: str | Path = "runs", output: str | Path | None = None) -> tuple[RunReport, RunDir]:
+    """Validate, load, run, score, write. Nothing is written until every model has loaded."""
+    task = config.load_task(split, limit)
+    backend = LocalBackend(config.graph.agents, seed=config.seed)
+    backend.load_all()
+    report = evaluate_graph(config, task, backend)
+    run_dir = RunDir(run_root, config.name)
+    run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))
+    rows = prediction_rows(report)
+    run_dir.write_jsonl("predictions.jsonl", rows)
+    for name, score in report.node_scores.items():
+        run_dir.log(event="node_score", node=name, score=score)
+    run_dir.write_summary({
+        "task": task.name, "split": task.split, "metric": task.metric, "examples": len(task.examples),
+        "output_node": report.result.output_node, "score": report.final_score,
+        "node_scores": report.node_scores, "seconds": round(report.seconds, 3),
+    })
+    if output is not None:
+        write_jsonl(output, rows)
+    return report, run_dir
