@@ -14,7 +14,7 @@ import sys
 from rayswarm import __version__
 from rayswarm.graphs.errors import RayswarmError
 
-VERBS = ["run"]
+VERBS = ["run", "zoo", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
