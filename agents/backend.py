@@ -37,10 +37,6 @@ class LocalBackend:
     def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
         replies = []
         for request in requests:
-            options = request.generation
-            if options.seed is None and options.temperature > 0:
-                options = options.model_copy(update={"seed": self.seed})
-            # "" rather than None: agents that share weights must not fall back to another spec's system prompt.
-            system = request.system if request.system is not None else ""
+            options, system = request.call_settings(self.seed)
             replies.append(self.agent(request.agent).generate(request.prompts, options=options, system=system))
         return replies

@@ -35,6 +35,17 @@ class NodeRequest:
     system: str | None
     generation: GenerationOptions
 
+    def call_settings(self, run_seed: int) -> tuple[GenerationOptions, str]:
+        """(options, system) as a backend passes them to the model.
+
+        Sampling without a seed gets the run's seed, so a run is reproducible; the system prompt is
+        "" rather than None, so agents sharing weights never fall back to another agent's prompt.
+        """
+        options = self.generation
+        if options.seed is None and options.temperature > 0:
+            options = options.model_copy(update={"seed": run_seed})
+        return options, self.system if self.system is not None else ""
+
 
 class Backend(Protocol):
     def generate(self, requests: list[NodeRequest]) -> list[list[str]]:

@@ -54,6 +54,7 @@ class AgentSpec(StrictModel):
     dtype: str = Field("float32", description="torch dtype name for the weights")
     num_cpus: float = Field(1.0, ge=0.0, description="Ray CPUs for this agent's actor")
     num_gpus: float = Field(0.0, ge=0.0, description="Ray GPUs (fractions allowed)")
+    replicas: int = Field(1, ge=1, description="actors (or Serve replicas) sharing this agent's batches")
     generation: GenerationOptions = Field(default_factory=GenerationOptions)
 
     @model_validator(mode="after")

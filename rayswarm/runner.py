@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from rayswarm.agents.backend import LocalBackend
 from rayswarm.config import RunConfig
 from rayswarm.graphs.execute import GraphResult, run_graph
 from rayswarm.graphs.rundir import RunDir, write_jsonl
+from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tables import format_table
 from rayswarm.graphs.tasks import Task
 
@@ -33,6 +36,28 @@ class RunReport:
         title = (f"{self.task.name} [{self.task.split}, {len(self.task.examples)} examples, "
                  f"{self.task.metric}] — output node '{self.result.output_node}'")
         return format_table(["node", "agent", "score"], rows, title=title)
+
+
+@contextlib.contextmanager
+def graph_backend(agents: dict[str, AgentSpec], seed: int = 0, local: bool = False,
+                  address: str | None = None) -> Iterator:
+    """Where a graph's agents run, every model loaded before the block starts.
+
+    Default: actors on Ray (embedded locally, or the cluster at `address` / RAY_ADDRESS).
+    local=True: this process, no Ray (quick checks, debugging, the overhead baseline).
+    """
+    if local:
+        backend = LocalBackend(agents, seed=seed)
+        backend.load_all()
+        yield backend
+        return
+    from rayswarm.actors.pool import AgentPool
+    from rayswarm.clusters.connect import connect
+
+    connect(address)
+    with AgentPool(agents, seed=seed) as pool:
+        pool.load_all()
+        yield pool
 
 
 def evaluate_graph(config: RunConfig, task: Task, backend) -> RunReport:
@@ -59,14 +84,15 @@ def prediction_rows(report: RunReport) -> list[dict]:
 
 
 def execute_run(config: RunConfig, split: str | None = None, limit: int | None = None,
-                run_root: str | Path = "runs", output: str | Path | None = None) -> tuple[RunReport, RunDir]:
+                run_root: str | Path = "runs", output: str | Path | None = None, local: bool = False,
+                address: str | None = None) -> tuple[RunReport, RunDir]:
     """Validate, load, run, score, write. Nothing is written until every model has loaded."""
     task = config.load_task(split, limit)
-    backend = LocalBackend(config.graph.agents, seed=config.seed)
-    backend.load_all()
-    report = evaluate_graph(config, task, backend)
-    run_dir = RunDir(run_root, config.name)
-    run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))
+    with graph_backend(config.graph.agents, config.seed, local, address) as backend:
+        run_dir = RunDir(run_root, config.name)  # only now: every model loaded, so the input was good
+        run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))
+        run_dir.log(event="start", examples=len(task.examples), backend=type(backend).__name__)
+        report = evaluate_graph(config, task, backend)
     rows = prediction_rows(report)
     run_dir.write_jsonl("predictions.jsonl", rows)
     for name, score in report.node_scores.items():

@@ -29,3 +29,26 @@ def quick_zoo(quick_cache):
     from rayswarm.agents import zoo
 
     return zoo.build_zoo("quick", progress=False)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One embedded Ray for the whole session (2 CPUs, as on the smallest machine CI runs on)."""
+    from rayswarm.clusters.connect import connect, shutdown
+
+    context = connect(num_cpus=2)
+    yield context
+    shutdown()
+
+
+@pytest.fixture(scope="session")
+def chatty_folder(tmp_path_factory):
+    """A seeded, untrained tiny llama saved as an ordinary HF folder (a local model source).
+
+    Its larger init (0.3) makes it write varied text instead of one repeated token, so output
+    comparisons can actually fail.
+    """
+    from rayswarm.agents.tiny import build_tiny_model, save_tiny
+
+    model = build_tiny_model("llama", seed=0, initializer_range=0.3)
+    return save_tiny(model, tmp_path_factory.mktemp("models") / "chatty-llama")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
+from rayswarm.commands import add_runtime_arguments
+
 DEMO_CHAIN = ("codes", "twins", "capitals")
 
 
@@ -24,6 +26,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--preset", default="standard", help="zoo preset: standard (default) or quick")
     parser.add_argument("--split", choices=["dev", "test"], default="test", help="split to report (default test)")
     parser.add_argument("--run-dir", default="runs", help="where run directories go (default: runs/)")
+    add_runtime_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -56,24 +59,22 @@ def scores_by_kind(task, predictions: list[str]) -> dict[str, float]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from rayswarm.agents.backend import LocalBackend
     from rayswarm.agents.zoo import build_zoo, format_report
     from rayswarm.graphs.rundir import RunDir
     from rayswarm.graphs.tables import format_table
-    from rayswarm.runner import evaluate_graph
+    from rayswarm.runner import evaluate_graph, graph_backend
 
     zoo = build_zoo(args.preset, progress=True)
     print(format_report(zoo.report), end="\n\n")
     config = demo_config(args.preset)
     task = config.load_task(split=args.split)
-    backend = LocalBackend(config.graph.agents, seed=config.seed)
-    backend.load_all()
     systems = {f"{name} alone": single_config(config, name) for name in config.graph.agents}
     systems[" -> ".join(DEMO_CHAIN)] = config
     results = {}
-    for label, system in systems.items():
-        report = evaluate_graph(system, task, backend)
-        results[label] = scores_by_kind(task, report.result.final)
+    with graph_backend(config.graph.agents, config.seed, args.local, args.address) as backend:
+        for label, system in systems.items():
+            report = evaluate_graph(system, task, backend)
+            results[label] = scores_by_kind(task, report.result.final)
     kinds = ["all", *sorted(k for k in results[label] if k != "all")]  # the same kinds for every system
     rows = [[label, *(scores.get(kind) for kind in kinds)] for label, scores in results.items()]
     print(format_table(["system", *kinds], rows,

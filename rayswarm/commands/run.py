@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from rayswarm.commands import add_runtime_arguments
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run a collaboration graph over a task and score it",
-        description="Run a collaboration graph (YAML) over a task, batched one node at a time, and print "
+        help="run a collaboration graph over a task and score it (on Ray actors)",
+        description="Run a collaboration graph (YAML) over a task, batched one node at a time, each agent on "
+        "a Ray actor (an embedded local Ray unless --address or RAY_ADDRESS names a cluster), and print "
         "each node's score and the final score. Writes a run directory (config, log, predictions, summary).",
     )
     parser.add_argument("config", help="run config YAML (see examples/)")
@@ -17,6 +20,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N examples")
     parser.add_argument("--output", help="also write the predictions as JSONL to this path")
     parser.add_argument("--run-dir", default="runs", help="where run directories go (default: runs/)")
+    add_runtime_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -25,7 +29,8 @@ def handle(args: argparse.Namespace) -> int:
     from rayswarm.runner import execute_run
 
     config = load_config(args.config)
-    report, run_dir = execute_run(config, args.split, args.limit, args.run_dir, args.output)
+    report, run_dir = execute_run(config, args.split, args.limit, args.run_dir, args.output,
+                                   local=args.local, address=args.address)
     print(report.table(config.graph))
     print(f"final score: {report.final_score:.3f}  ({report.seconds:.2f} s)")
     print(f"run directory: {run_dir.path}")

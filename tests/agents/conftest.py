@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rayswarm.agents.agent import Agent
-from rayswarm.agents.tiny import build_tiny_model, save_tiny
+from rayswarm.agents.tiny import build_tiny_model
 from rayswarm.agents.tokenizer import build_char_tokenizer
 
 torch.set_num_threads(1)
@@ -34,10 +34,3 @@ def make_agent():
         return Agent(model, build_char_tokenizer(), name=f"tiny-{architecture}")
 
     return make
-
-
-@pytest.fixture(scope="session")
-def chatty_folder(tmp_path_factory):
-    """The chatty llama saved as an ordinary HF folder (a local model source)."""
-    model = build_tiny_model("llama", seed=0, **CHATTY)
-    return save_tiny(model, tmp_path_factory.mktemp("models") / "chatty-llama")

@@ -56,6 +56,12 @@ def test_run_scores_every_node_and_writes_a_run_directory(workdir, capsys):
     assert "graph" in (run_dir / "config.yaml").read_text()
 
 
+def test_actors_and_in_process_give_the_same_predictions(workdir):
+    assert main(["run", "run.yaml", "--output", "ray.jsonl"]) == 0
+    assert main(["run", "run.yaml", "--local", "--output", "local.jsonl"]) == 0
+    assert (workdir / "ray.jsonl").read_text() == (workdir / "local.jsonl").read_text()
+
+
 BAD_INPUTS = {
     "malformed YAML": (lambda text: text + "  nodes: [unclosed\n", "malformed YAML"),
     "cycle": (lambda text: text.replace('"second -> third"', '"third -> first"'), "cycle: first -> third -> first"),
