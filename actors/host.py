@@ -13,6 +13,7 @@ and a Serve deployment (clusters/serve), and a test can drive it without Ray.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -22,6 +23,9 @@ from rayswarm.agents.sources import resolve_source
 from rayswarm.agents.weights import ParameterVector
 from rayswarm.graphs.errors import ConfigError
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
+
+# PEFT asks transformers a deprecated question on every adapter load; the warning is not the user's to fix.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def base_key(spec: AgentSpec) -> tuple:
@@ -92,6 +96,21 @@ class ModelHost:
             self.set_vector(name, weights)
         with self.active(name) as agent:
             return agent.generate(prompts, options or self.specs[name].generation, self._system(name, system))
+
+    def generate_rows(self, names: list[str], prompts: list[str], options: GenerationOptions,
+                      system: str = "") -> list[str]:
+        """Row i answered by agent names[i], all in one batched generation (PEFT mixed-adapter batches).
+
+        This is how a swarm scores all its particles at once: one pass over particles × examples
+        instead of one pass per particle.
+        """
+        unknown = sorted(set(names) - set(self.specs))
+        if unknown:
+            raise ConfigError(f"this host has no agent '{unknown[0]}'")
+        if not self.adapters:
+            return self.agent.generate(prompts, options, system)
+        rows = [self.adapters.get(name, "__base__") for name in names]  # "__base__": PEFT's adapter-free row
+        return self.agent.generate(prompts, options, system, adapter_names=rows)
 
     def score(self, name: str, prompts: list[str], continuations: list[str], reduction: str = "sum",
               system: str | None = None, weights: torch.Tensor | None = None) -> list:

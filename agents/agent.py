@@ -128,17 +128,25 @@ class Agent:
         prompts: list[str],
         options: GenerationOptions | None = None,
         system: str | None = None,
+        adapter_names: list[str] | None = None,
         **overrides,
     ) -> list[str]:
-        """The new text after each prompt. Overrides are GenerationOptions fields (`max_new_tokens=8`)."""
+        """The new text after each prompt. Overrides are GenerationOptions fields (`max_new_tokens=8`).
+
+        adapter_names: for a model with several LoRA adapters, the adapter of each prompt's row, so
+        many adapters share one batched generation (a swarm's particles, for one).
+        """
         options = self.options(options, **overrides)
         if options.budget is not None:
+            if adapter_names is not None:
+                raise ConfigError("budget forcing with per-row adapters is not supported")
             return [result.text for result in self.generate_with_budget(prompts, options, system)]
+        if adapter_names is not None and len(adapter_names) != len(prompts):
+            raise DataError(f"{len(adapter_names)} adapter names for {len(prompts)} prompts")
         texts, chat = self._render_all(prompts, system, options)
         with seeded(options.seed, self.device):
-            return [
-                completion.text for completion in self.complete(texts, options, add_special_tokens=not chat)
-            ]
+            completions = self.complete(texts, options, add_special_tokens=not chat, adapter_names=adapter_names)
+            return [completion.text for completion in completions]
 
     def generate_with_budget(
         self,
@@ -161,6 +169,7 @@ class Agent:
         caps: list[int] | None = None,
         stop: list[str] | None = None,
         min_one_token: bool = False,
+        adapter_names: list[str] | None = None,
     ) -> list[Completion]:
         """Continue already-rendered texts: the step under generate() and budget forcing.
 
@@ -181,6 +190,7 @@ class Agent:
                     options,
                     stop,
                     min_one_token,
+                    [adapter_names[i] for i in batch] if adapter_names is not None else None,
                 )
                 for i, completion in zip(batch, completions, strict=True):
                     results[i] = completion

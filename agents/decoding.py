@@ -112,11 +112,13 @@ def decode_rows(
     options: GenerationOptions,
     stop: list[str],
     min_one_token: bool = False,
+    adapter_names: list[str] | None = None,
 ) -> list[Completion]:
     """Generate after each token row, row i for at most caps[i] tokens, stopping early on stop/EOS.
 
     min_one_token bans EOS and single-token stop strings at the first step (s1's `min_tokens=1`), so
-    a thinking round always makes progress.
+    a thinking round always makes progress. adapter_names (a PEFT model only) runs row i with LoRA
+    adapter adapter_names[i]: many adapters in one batch ("__base__" = none).
     """
     ids, mask = left_pad(rows, tokenizer.pad_token_id)
     eos_ids = eos_token_ids(model, tokenizer)
@@ -131,6 +133,7 @@ def decode_rows(
         begin_suppress_tokens=bans,
         eos_token_id=eos_ids,
         pad_token_id=tokenizer.pad_token_id,
+        **({"adapter_names": adapter_names} if adapter_names is not None else {}),
         **sampling_kwargs(options),
     )
     new = out[:, ids.shape[1] :].cpu()

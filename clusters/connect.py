@@ -22,8 +22,11 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def worker_env() -> dict[str, str]:
-    """Environment for Ray workers: one math thread each unless the caller's environment says otherwise."""
-    return {var: os.environ.get(var, "1") for var in THREAD_VARS}
+    """Environment for Ray workers: one math thread each, and no per-model-load progress bars,
+    unless the caller's environment says otherwise."""
+    env = {var: os.environ.get(var, "1") for var in THREAD_VARS}
+    env["HF_HUB_DISABLE_PROGRESS_BARS"] = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return env
 
 
 def connect(address: str | None = None, num_cpus: float | None = None, num_gpus: float | None = None):

@@ -30,6 +30,18 @@ class RunDir:
         path.mkdir(parents=True)
         self.path = path
 
+    @classmethod
+    def existing(cls, path: str | Path) -> RunDir:
+        """An existing run directory, to resume into; ConfigError if it is not one."""
+        from rayswarm.graphs.errors import ConfigError
+
+        path = Path(path)
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"{path}: not a run directory (no config.yaml)")
+        run_dir = cls.__new__(cls)
+        run_dir.path = path
+        return run_dir
+
     def write_config(self, config: dict) -> Path:
         target = self.path / "config.yaml"
         target.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -38,6 +50,12 @@ class RunDir:
     def log(self, **record) -> None:
         with (self.path / "log.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+
+    def read_log(self) -> list[dict]:
+        path = self.path / "log.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def write_jsonl(self, filename: str, rows) -> Path:
         return write_jsonl(self.path / filename, rows)

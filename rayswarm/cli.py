@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rayswarm import __version__
 from rayswarm.graphs.errors import RayswarmError
 
-VERBS = ["run", "zoo", "demo"]
+VERBS = ["run", "swarm", "resume", "submit", "zoo", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # One "Loading weights" bar per model load drowns the bars that matter (zoo, swarm rounds).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args) or 0

@@ -25,7 +25,9 @@ from rayswarm.agents.tasksource import load_task_source
 from rayswarm.graphs.errors import ConfigError, SourceError
 from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.schema import StrictModel, parse, read_yaml
+from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task, get_metric
+from rayswarm.swarms.model_swarms import ModelSwarmsSettings
 
 
 class TaskConfig(StrictModel):
@@ -61,9 +63,38 @@ class RunConfig(StrictModel):
         return load_task_source(t.name, split or t.split, t.metric, limit or t.limit)
 
 
-def check_agents(graph: Graph, source: str) -> None:
+class SwarmConfig(StrictModel):
+    """One swarm run: experts, a task (searched on dev, reported on dev and test) and the method's settings."""
+
+    name: str = Field("swarm", pattern=r"^[A-Za-z0-9_.-]+$", description="names the run directory")
+    seed: int = Field(0, description="seeds the swarm (crossover, PSO draws)")
+    method: Literal["model_swarms"] = "model_swarms"
+    task: TaskConfig
+    experts: dict[str, AgentSpec] = Field(min_length=2, description="LoRA experts on one base model")
+    model_swarms: ModelSwarmsSettings = Field(default_factory=ModelSwarmsSettings)
+
+    _task_shorthand = field_validator("task", mode="before")(RunConfig._task_shorthand.__func__)
+
+    @field_validator("task")
+    @classmethod
+    def _search_on_dev(cls, task: TaskConfig) -> TaskConfig:
+        if task.split != "dev":
+            raise ValueError("a swarm searches on dev and reports test at the end: leave `split` at dev")
+        return task
+
+    def settings(self) -> ModelSwarmsSettings:
+        """The method's settings with the run's seed (a swarm's draws all derive from it)."""
+        pso = self.model_swarms.pso.model_copy(update={"seed": self.seed})
+        return self.model_swarms.model_copy(update={"pso": pso})
+
+    def load_task(self, split: str) -> Task:
+        t = self.task
+        return load_task_source(t.name, split, t.metric, t.limit)
+
+
+def check_agents(agents: dict[str, AgentSpec], source: str) -> None:
     """Every agent's model source and adapter path, checked without loading anything."""
-    for name, spec in graph.agents.items():
+    for name, spec in agents.items():
         try:
             check_source(spec.model)
         except SourceError as err:
@@ -78,6 +109,18 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: no such config file")
     data, source = read_yaml(Path(path))
     config = parse(RunConfig, data, source=source)
-    check_agents(config.graph, str(path))
+    check_agents(config.graph.agents, str(path))
     config.load_task()  # fails now on a missing, malformed or empty dataset
+    return config
+
+
+def load_swarm_config(path: str | Path) -> SwarmConfig:
+    """Read and fully validate a swarm config (both splits' data included), loading no model."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such config file")
+    data, source = read_yaml(Path(path))
+    config = parse(SwarmConfig, data, source=source)
+    check_agents(config.experts, str(path))
+    for split in ("dev", "test"):
+        config.load_task(split)
     return config

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rayswarm.agents.backend import LocalBackend
-from rayswarm.config import RunConfig
+from rayswarm.config import RunConfig, SwarmConfig
 from rayswarm.graphs.execute import GraphResult, run_graph
 from rayswarm.graphs.rundir import RunDir, write_jsonl
 from rayswarm.graphs.spec import AgentSpec
@@ -105,3 +105,31 @@ def execute_run(config: RunConfig, split: str | None = None, limit: int | None =
     if output is not None:
         write_jsonl(output, rows)
     return report, run_dir
+
+
+def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: str | None = None,
+                  run_dir: RunDir | None = None) -> tuple[dict, RunDir]:
+    """Run (or, given the existing run_dir, resume) a swarm; writes summary.json, the plot, the adapter."""
+    from rayswarm.clusters.connect import connect
+    from rayswarm.swarms.model_swarms import run_model_swarms
+    from rayswarm.swarms.progress import plot_convergence
+
+    dev, test = config.load_task("dev"), config.load_task("test")
+    connect(address)
+    if run_dir is None:
+        run_dir = RunDir(run_root, config.name)
+        run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))
+    summary = run_model_swarms(config.experts, dev, test, config.settings(), run_dir)
+    summary = {"task": dev.name, "dev_examples": len(dev.examples), "test_examples": len(test.examples), **summary}
+    run_dir.write_summary(summary)
+    rounds = {row["iteration"]: row for row in run_dir.read_log() if row.get("event") == "iteration"}
+    plot_convergence([rounds[i] for i in sorted(rounds)], run_dir.path / "convergence.png",
+                     f"{config.name}: {config.method} on {dev.name}")
+    return summary, run_dir
+
+
+def swarm_table(summary: dict) -> str:
+    rows = [[name, scores["dev"], scores["test"]] for name, scores in summary["systems"].items()]
+    title = (f"{summary['task']}: {summary['method']}, {summary['particles']} particles, "
+             f"{summary['iterations']} iterations (dev {summary['dev_examples']}, test {summary['test_examples']})")
+    return format_table(["system", "dev", "test"], rows, title=title)

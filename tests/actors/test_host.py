@@ -6,7 +6,7 @@ import torch
 from rayswarm.actors.host import ModelHost
 from rayswarm.agents.agent import Agent
 from rayswarm.graphs.errors import ConfigError
-from rayswarm.graphs.spec import AgentSpec
+from rayswarm.graphs.spec import AgentSpec, GenerationOptions
 
 PROMPTS = ["Sort: dcba", "What is the capital of Bokia?", "hello"]
 
@@ -65,3 +65,12 @@ def test_a_host_refuses_what_it_cannot_do(specs):
         host.get_vector("plain")
     with pytest.raises(ConfigError, match="do not share one base model"):
         ModelHost({"a": specs["plain"], "b": AgentSpec(model="tiny:random-olmo2")})
+
+
+def test_one_batch_can_mix_every_agent(specs):
+    host = ModelHost(specs)
+    names = ["one", "plain", "two"] * len(PROMPTS)
+    prompts = [p for p in PROMPTS for _ in range(3)]
+    mixed = host.generate_rows(names, prompts, GenerationOptions(max_new_tokens=8))
+    expected = {name: alone(spec) for name, spec in specs.items()}
+    assert mixed == [expected[name][i] for i in range(len(PROMPTS)) for name in ["one", "plain", "two"]]
