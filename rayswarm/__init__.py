@@ -8,8 +8,18 @@ light: public names resolve lazily on first use (no torch or Ray at `import rays
 from __future__ import annotations
 
 import importlib
+import os
 
 __version__ = "0.1.0"
+
+# In a source checkout the layers sit beside this folder (graphs/, agents/, ...), not inside it: only
+# an install maps them under rayswarm. So that the checkout also runs as it is (`ray job submit
+# --working-dir .` onto nodes that have only the dependencies), search its root for subpackages too.
+# An installed rayswarm holds graphs/ itself and is left alone.
+_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.path.isdir(os.path.join(__path__[0], "graphs")) and os.path.isfile(
+        os.path.join(_checkout, "graphs", "__init__.py")):
+    __path__.append(_checkout)
 
 # public name -> module that defines it
 _LAZY = {
