@@ -89,36 +89,73 @@ def resolve_generation(graph: Graph, node: Node) -> GenerationOptions:
     return base.model_copy(update=overrides)
 
 
-def run_graph(graph: Graph, questions: Sequence[str], backend: Backend) -> GraphResult:
-    """Answer every question with the graph, wavefront by wavefront."""
-    preds = graph.predecessor_map()
-    outputs: dict[str, list[str]] = {}
-    messages: dict[str, list[str]] = {}  # outputs as they travel along edges
-    prompts: dict[str, list[str]] = {}
-    for level in graph.levels():
-        requests = []
-        for name in level:
+class _Stepper:
+    """One graph's run, a level at a time: `requests()` for the next level, then `accept(replies)`."""
+
+    def __init__(self, graph: Graph, questions: Sequence[str]):
+        self.graph, self.questions = graph, list(questions)
+        self.preds = graph.predecessor_map()
+        self.levels = list(graph.levels())
+        self.outputs: dict[str, list[str]] = {}
+        self.messages: dict[str, list[str]] = {}  # outputs as they travel along edges
+        self.prompts: dict[str, list[str]] = {}
+
+    @property
+    def done(self) -> bool:
+        return not self.levels
+
+    def requests(self) -> list[NodeRequest]:
+        """The next level's model calls; agent-less nodes of the level are computed here."""
+        graph, questions, requests = self.graph, self.questions, []
+        for name in self.levels[0]:
             node = graph.node(name)
-            inbox = [{p: messages[p][i] for p in preds[name]} for i in range(len(questions))]
+            inbox = [{p: self.messages[p][i] for p in self.preds[name]} for i in range(len(questions))]
             kept = [combine(list(m.values()), node.fan_in, node.aggregator) for m in inbox]
             if node.agent is None:
-                outputs[name] = ["\n".join(k) for k in kept]
+                self.outputs[name] = ["\n".join(k) for k in kept]
                 continue
-            template = node.template or default_template(bool(preds[name]))
-            prompts[name] = [render_prompt(template, question, previous, named)
-                             for question, previous, named in zip(questions, kept, inbox, strict=True)]
+            template = node.template or default_template(bool(self.preds[name]))
+            self.prompts[name] = [render_prompt(template, question, previous, named)
+                                  for question, previous, named in zip(questions, kept, inbox, strict=True)]
             system = node.system if node.system is not None else graph.agents[node.agent].system
-            generation = resolve_generation(graph, node)
-            requests.append(NodeRequest(name, node.agent, prompts[name], system, generation))
-        if requests:
-            replies = backend.generate(requests)
-            if len(replies) != len(requests):
-                raise RuntimeError(f"backend answered {len(replies)} of {len(requests)} requests")
-            for request, reply in zip(requests, replies, strict=True):
-                if len(reply) != len(questions):
-                    raise RuntimeError(f"backend gave {len(reply)} outputs for {len(questions)} prompts "
-                                       f"at node '{request.node}'")
-                outputs[request.node] = list(reply)
-        for name in level:
-            messages[name] = [flatten(output) for output in outputs[name]]
-    return GraphResult(graph.output_node, outputs, prompts)
+            requests.append(NodeRequest(name, node.agent, self.prompts[name], system,
+                                        resolve_generation(graph, node)))
+        return requests
+
+    def accept(self, requests: list[NodeRequest], replies: list[list[str]]) -> None:
+        for request, reply in zip(requests, replies, strict=True):
+            if len(reply) != len(self.questions):
+                raise RuntimeError(f"backend gave {len(reply)} outputs for {len(self.questions)} prompts "
+                                   f"at node '{request.node}'")
+            self.outputs[request.node] = list(reply)
+        for name in self.levels.pop(0):
+            self.messages[name] = [flatten(output) for output in self.outputs[name]]
+
+    def result(self) -> GraphResult:
+        return GraphResult(self.graph.output_node, self.outputs, self.prompts)
+
+
+def run_graph(graph: Graph, questions: Sequence[str], backend: Backend) -> GraphResult:
+    """Answer every question with the graph, wavefront by wavefront."""
+    return run_graphs([graph], questions, backend)[0]
+
+
+def run_graphs(graphs: Sequence[Graph], questions: Sequence[str], backend: Backend) -> list[GraphResult]:
+    """Answer every question with each graph, all graphs in lockstep: one backend call per level.
+
+    The call holds the requests of every graph's next level, so a backend can serve a whole swarm
+    of graphs (different DAGs, different agents per node) as one batch per level.
+    """
+    steppers = [_Stepper(graph, questions) for graph in graphs]
+    while not all(stepper.done for stepper in steppers):
+        live = [stepper for stepper in steppers if not stepper.done]
+        batches = [stepper.requests() for stepper in live]
+        flat = [request for batch in batches for request in batch]
+        replies = backend.generate(flat) if flat else []
+        if len(replies) != len(flat):
+            raise RuntimeError(f"backend answered {len(replies)} of {len(flat)} requests")
+        offset = 0
+        for stepper, batch in zip(live, batches, strict=True):
+            stepper.accept(batch, replies[offset : offset + len(batch)])
+            offset += len(batch)
+    return [stepper.result() for stepper in steppers]

@@ -27,6 +27,7 @@ from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.schema import StrictModel, parse, read_yaml
 from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task, get_metric
+from rayswarm.swarms.heterogeneous_swarms import HeterogeneousSwarmsSettings
 from rayswarm.swarms.model_swarms import ModelSwarmsSettings
 
 
@@ -68,10 +69,11 @@ class SwarmConfig(StrictModel):
 
     name: str = Field("swarm", pattern=r"^[A-Za-z0-9_.-]+$", description="names the run directory")
     seed: int = Field(0, description="seeds the swarm (crossover, PSO draws)")
-    method: Literal["model_swarms"] = "model_swarms"
+    method: Literal["model_swarms", "heterogeneous_swarms"] = "model_swarms"
     task: TaskConfig
     experts: dict[str, AgentSpec] = Field(min_length=2, description="LoRA experts on one base model")
     model_swarms: ModelSwarmsSettings = Field(default_factory=ModelSwarmsSettings)
+    heterogeneous_swarms: HeterogeneousSwarmsSettings = Field(default_factory=HeterogeneousSwarmsSettings)
 
     _task_shorthand = field_validator("task", mode="before")(RunConfig._task_shorthand.__func__)
 
@@ -82,10 +84,12 @@ class SwarmConfig(StrictModel):
             raise ValueError("a swarm searches on dev and reports test at the end: leave `split` at dev")
         return task
 
-    def settings(self) -> ModelSwarmsSettings:
-        """The method's settings with the run's seed (a swarm's draws all derive from it)."""
-        pso = self.model_swarms.pso.model_copy(update={"seed": self.seed})
-        return self.model_swarms.model_copy(update={"pso": pso})
+    def settings(self) -> ModelSwarmsSettings | HeterogeneousSwarmsSettings:
+        """The chosen method's settings, every PSO seeded from the run's seed."""
+        settings = getattr(self, self.method)
+        seeded = {name: getattr(settings, name).model_copy(update={"seed": self.seed + k})
+                  for k, name in enumerate(("pso", "graph_pso", "model_pso")) if hasattr(settings, name)}
+        return settings.model_copy(update=seeded)
 
     def load_task(self, split: str) -> Task:
         t = self.task

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from rayswarm.agents.backend import LocalBackend
 from rayswarm.config import RunConfig, SwarmConfig
 from rayswarm.graphs.execute import GraphResult, run_graph
@@ -111,6 +113,7 @@ def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: s
                   run_dir: RunDir | None = None) -> tuple[dict, RunDir]:
     """Run (or, given the existing run_dir, resume) a swarm; writes summary.json, the plot, the adapter."""
     from rayswarm.clusters.connect import connect
+    from rayswarm.swarms.heterogeneous_swarms import run_heterogeneous_swarms
     from rayswarm.swarms.model_swarms import run_model_swarms
     from rayswarm.swarms.progress import plot_convergence
 
@@ -119,7 +122,11 @@ def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: s
     if run_dir is None:
         run_dir = RunDir(run_root, config.name)
         run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))
-    summary = run_model_swarms(config.experts, dev, test, config.settings(), run_dir)
+    if config.method == "heterogeneous_swarms":
+        summary = run_heterogeneous_swarms(config.experts, dev, test, config.settings(), run_dir, config.seed)
+        write_best_run_config(config, Path(summary["best_graph"]))
+    else:
+        summary = run_model_swarms(config.experts, dev, test, config.settings(), run_dir)
     summary = {"task": dev.name, "dev_examples": len(dev.examples), "test_examples": len(test.examples), **summary}
     run_dir.write_summary(summary)
     rounds = {row["iteration"]: row for row in run_dir.read_log() if row.get("event") == "iteration"}
@@ -130,6 +137,16 @@ def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: s
 
 def swarm_table(summary: dict) -> str:
     rows = [[name, scores["dev"], scores["test"]] for name, scores in summary["systems"].items()]
-    title = (f"{summary['task']}: {summary['method']}, {summary['particles']} particles, "
-             f"{summary['iterations']} iterations (dev {summary['dev_examples']}, test {summary['test_examples']})")
+    title = (f"{summary['task']}: {summary['method']}, {summary['iterations']} iterations "
+             f"(dev {summary['dev_examples']}, test {summary['test_examples']})")
     return format_table(["system", "dev", "test"], rows, title=title)
+
+
+def write_best_run_config(config: SwarmConfig, graph_yaml: Path) -> Path:
+    """best/run.yaml beside best/graph.yaml: `rayswarm run` it to score the optimised system again."""
+    graph = yaml.safe_load(graph_yaml.read_text(encoding="utf-8"))
+    run = {"name": f"{config.name}-best", "seed": config.seed, "task": config.task.model_dump(exclude_defaults=True),
+           "graph": graph}
+    target = graph_yaml.parent / "run.yaml"
+    target.write_text(yaml.safe_dump(run, sort_keys=False), encoding="utf-8")
+    return target

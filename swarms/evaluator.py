@@ -5,7 +5,7 @@ swarm writes each particle's vector into its slot (in memory) and runs ONE batch
 particles × examples, each row with its own particle's adapter (PEFT mixed-adapter batches). No
 particle touches disk and no process starts per particle.
 
-The examples are split across the actors, so every actor scores every particle on its share.
+The rows (particle, prompt) are split evenly across the actors.
 The vectors travel as one ObjectRef with each call, never as actor state: a call retried on a
 restarted actor (max_restarts / max_task_retries) computes exactly what the lost one would have.
 """
@@ -20,6 +20,7 @@ import torch
 from rayswarm.actors.host import ModelHost
 from rayswarm.actors.pool import even_chunks
 from rayswarm.graphs.errors import ConfigError
+from rayswarm.graphs.execute import NodeRequest
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
 
 
@@ -39,14 +40,12 @@ class ParticleEvaluator:
     def pid(self) -> int:
         return os.getpid()
 
-    def outputs(self, vectors: torch.Tensor, prompts: list[str], options: GenerationOptions) -> list[list[str]]:
-        """Every particle's (row of `vectors`) answers to `prompts`, in one mixed-adapter generation."""
-        count = vectors.shape[0]
-        for i in range(count):
+    def generate(self, vectors: torch.Tensor, slots: list[int], prompts: list[str], options: GenerationOptions,
+                 system: str = "") -> list[str]:
+        """Row i answered with the weights vectors[slots[i]]: one mixed-adapter generation for all rows."""
+        for i in sorted(set(slots)):
             self.host.set_vector(slot(i), vectors[i])
-        names = [slot(i) for i in range(count) for _ in prompts]
-        flat = self.host.generate_rows(names, prompts * count, options)
-        return [flat[i * len(prompts) : (i + 1) * len(prompts)] for i in range(count)]
+        return self.host.generate_rows([slot(i) for i in slots], prompts, options, system)
 
 
 class EvaluatorPool:
@@ -63,18 +62,51 @@ class EvaluatorPool:
             for _ in range(actors)
         ]
 
-    def outputs(self, vectors: torch.Tensor, prompts: list[str], options: GenerationOptions) -> list[list[str]]:
-        """outputs[i][j]: particle i's answer to prompt j, the examples spread over the actors."""
+    def generate(self, vectors: torch.Tensor, slots: list[int], prompts: list[str], options: GenerationOptions,
+                 system: str = "") -> list[str]:
+        """Row i answered with the weights vectors[slots[i]], the rows spread evenly over the actors."""
         if vectors.shape[0] > self.slots:
-            raise ConfigError(f"{vectors.shape[0]} particles but the evaluators have {self.slots} slots")
-        ref = ray.put(vectors.contiguous())
+            raise ConfigError(f"{vectors.shape[0]} weight vectors but the evaluators have {self.slots} slots")
+        ref = ray.put(vectors.contiguous())  # stored once, read by every actor
         chunks = even_chunks(len(prompts), len(self.actors))
-        pending = [actor.outputs.remote(ref, [prompts[j] for j in chunk], options)
-                   for actor, chunk in zip(self.actors, chunks, strict=False)]
-        parts = ray.get(pending)
-        return [[answer for part in parts for answer in part[i]] for i in range(vectors.shape[0])]
+        pending = [actor.generate.remote(ref, [slots[j] for j in chunk], [prompts[j] for j in chunk], options,
+                                         system) for actor, chunk in zip(self.actors, chunks, strict=False)]
+        return [answer for part in ray.get(pending) for answer in part]
+
+    def outputs(self, vectors: torch.Tensor, prompts: list[str], options: GenerationOptions) -> list[list[str]]:
+        """outputs[i][j]: the answer of weights vectors[i] to prompt j."""
+        count, n = vectors.shape[0], len(prompts)
+        flat = self.generate(vectors, [i for i in range(count) for _ in prompts], prompts * count, options)
+        return [flat[i * n : (i + 1) * n] for i in range(count)]
 
     def shutdown(self) -> None:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []
+
+
+class WeightsBackend:
+    """A graph-executor Backend over an EvaluatorPool: agent name → a row of `weights`.
+
+    Every request of a call (all nodes of a level, across every graph being scored) goes out as one
+    mixed batch per distinct (options, system), so a whole round of systems costs one pass per level.
+    """
+
+    def __init__(self, pool: EvaluatorPool, weights: torch.Tensor, index: dict[str, int]):
+        self.pool, self.weights, self.index = pool, weights, index
+
+    def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
+        groups: dict[str, list[int]] = {}
+        for k, request in enumerate(requests):
+            options, system = request.call_settings(run_seed=0)
+            groups.setdefault(options.model_dump_json() + "\0" + system, []).append(k)
+        replies: list[list[str]] = [[] for _ in requests]
+        for members in groups.values():
+            options, system = requests[members[0]].call_settings(run_seed=0)
+            slots = [self.index[requests[k].agent] for k in members for _ in requests[k].prompts]
+            prompts = [prompt for k in members for prompt in requests[k].prompts]
+            flat = self.pool.generate(self.weights, slots, prompts, options, system)
+            for k in members:
+                count = len(requests[k].prompts)
+                replies[k], flat = flat[:count], flat[count:]
+        return replies

@@ -11,26 +11,18 @@ run resumes (`rayswarm resume <run_dir>`) and ends exactly where an uninterrupte
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 from pydantic import Field
 
-from rayswarm.actors.host import ModelHost
-from rayswarm.agents.agent import Agent
-from rayswarm.graphs.errors import ConfigError
 from rayswarm.graphs.messages import SOURCE_TEMPLATE
 from rayswarm.graphs.rundir import RunDir
 from rayswarm.graphs.schema import StrictModel
 from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task
 from rayswarm.swarms.evaluator import EvaluatorPool
+from rayswarm.swarms.experts import Experts, load_checkpoint, save_checkpoint, systems_by_split
 from rayswarm.swarms.progress import SwarmProgress
 from rayswarm.swarms.pso import PSO, PSOConfig, populate
-
-CHECKPOINT = "swarm.pt"
 
 
 class ModelSwarmsSettings(StrictModel):
@@ -42,47 +34,9 @@ class ModelSwarmsSettings(StrictModel):
     evaluator_cpus: float = Field(0.5, gt=0, description="Ray CPUs each evaluator actor holds")
 
 
-@dataclass
-class Experts:
-    """The initial experts as one (E × D) matrix, and a spec to rebuild an adapter from a vector."""
-
-    names: list[str]
-    vectors: torch.Tensor
-    template: AgentSpec
-
-    @classmethod
-    def load(cls, experts: dict[str, AgentSpec]) -> Experts:
-        if len(experts) < 2:
-            raise ConfigError("Model Swarms needs at least two experts")
-        host = ModelHost(experts)  # one base for all: a ConfigError names the misfits otherwise
-        vectors = [host.get_vector(name) for name in experts]
-        sizes = {v.numel() for v in vectors}
-        if len(sizes) > 1:
-            raise ConfigError(f"the experts' LoRA adapters differ in shape (sizes {sorted(sizes)}): "
-                              "Model Swarms moves them as vectors of one layout")
-        return cls(list(experts), torch.stack(vectors), next(iter(experts.values())))
-
-    def save_adapter(self, vector: torch.Tensor, path: Path) -> Path:
-        agent = Agent.from_spec(self.template)
-        agent.set_vector(vector)
-        return agent.save_adapter(path)
-
-
 def utilities(pool: EvaluatorPool, vectors: torch.Tensor, task: Task, options) -> list[float]:
     prompts = [SOURCE_TEMPLATE.format(question=q) for q in task.inputs]
     return [task.accuracy(answers) for answers in pool.outputs(vectors, prompts, options)]
-
-
-def save_checkpoint(run_dir: RunDir, swarm: PSO) -> None:
-    """Atomically: a run killed while writing keeps its previous checkpoint."""
-    target = run_dir.checkpoints / CHECKPOINT
-    torch.save(swarm.state_dict(), target.with_suffix(".tmp"))
-    os.replace(target.with_suffix(".tmp"), target)
-
-
-def load_checkpoint(run_dir: RunDir) -> PSO | None:
-    path = run_dir.path / "checkpoints" / CHECKPOINT
-    return PSO.from_state_dict(torch.load(path, weights_only=False)) if path.is_file() else None
 
 
 def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, settings: ModelSwarmsSettings,
@@ -90,13 +44,14 @@ def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
     """Search (resuming from the run directory's checkpoint if there is one), then report; returns the summary."""
     pool_of = Experts.load(experts)
     options = pool_of.template.generation
-    swarm = load_checkpoint(run_dir)
-    if swarm is None:
+    state = load_checkpoint(run_dir)
+    if state is not None:
+        swarm = PSO.from_state_dict(state)
+        run_dir.log(event="resume", iteration=swarm.iteration)
+    else:
         particles = populate(pool_of.vectors, max(settings.population, len(pool_of.names)), settings.pso.seed)
         swarm = PSO(particles, settings.pso)
         run_dir.log(event="start", particles=swarm.particles, dims=particles.shape[1])
-    else:
-        run_dir.log(event="resume", iteration=swarm.iteration)
     slots = max(swarm.particles, len(pool_of.names) + 2)
     pool = EvaluatorPool(pool_of.template, slots, settings.evaluators, settings.evaluator_cpus)
     try:
@@ -104,7 +59,7 @@ def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
             while not swarm.done:
                 scores = utilities(pool, swarm.ask(), dev, options)
                 swarm.tell(scores)
-                save_checkpoint(run_dir, swarm)
+                save_checkpoint(run_dir, swarm.state_dict())
                 run_dir.log(event="iteration", iteration=swarm.iteration, best=swarm.g_score,
                             mean=sum(scores) / len(scores), utilities=scores, step=swarm.step)
                 progress.update(scores)
@@ -116,14 +71,7 @@ def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
                  for split, task in (("dev", dev), ("test", test))}
     finally:
         pool.shutdown()
-    return summarize(table, pool_of.names, swarm, run_dir, pool_of.save_adapter(best, run_dir.path / "best_adapter"))
-
-
-def summarize(table: dict, expert_names: list[str], swarm: PSO, run_dir: RunDir, adapter: Path) -> dict:
-    """Each system's dev and test score, with the best single expert picked on dev."""
-    best_single = max(expert_names, key=lambda name: table["dev"][name])
-    systems = {name: {split: table[split][name] for split in ("dev", "test")} for name in table["dev"]}
-    systems[f"best single expert ({best_single})"] = systems[best_single]
+    adapter = pool_of.save_adapter(best, run_dir.path / "best_adapter")
     return {"method": "model_swarms", "iterations": swarm.iteration, "particles": swarm.particles,
-            "best_dev_utility": swarm.g_score, "systems": systems, "adapter": str(adapter),
-            "g_history": swarm.g_history}
+            "best_dev_utility": swarm.g_score, "systems": systems_by_split(table, pool_of.names),
+            "adapter": str(adapter), "g_history": swarm.g_history}

@@ -16,8 +16,10 @@ class SwarmProgress:
         self.bar = tqdm(total=max_iterations + 1, initial=done, desc=label, unit="round", dynamic_ncols=True)
         self.swarm = swarm
 
-    def update(self, scores: list[float]) -> None:
-        self.bar.set_postfix(best=f"{self.swarm.g_score:.3f}", mean=f"{sum(scores) / len(scores):.3f}")
+    def update(self, scores: list[float], best: float | None = None) -> None:
+        """One round done: `scores` are its utilities; `best` the best so far (default: the swarm's)."""
+        best = self.swarm.g_score if best is None else best
+        self.bar.set_postfix(best=f"{best:.3f}", mean=f"{sum(scores) / len(scores):.3f}")
         self.bar.update(1)
 
     def __enter__(self) -> SwarmProgress:

@@ -1,6 +1,6 @@
 import pytest
 
-from rayswarm.graphs.execute import FunctionBackend, run_graph
+from rayswarm.graphs.execute import FunctionBackend, run_graph, run_graphs
 from rayswarm.graphs.gdecode import graph_from_adjacency
 from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.spec import AgentSpec
@@ -124,3 +124,17 @@ def test_a_backend_giving_the_wrong_shape_is_caught():
     graph = Graph(agents={"m": AgentSpec(model="m")}, nodes=[{"name": "x", "agent": "m"}])
     with pytest.raises(RuntimeError, match="1 outputs for 2 prompts at node 'x'"):
         run_graph(graph, ["q1", "q2"], FunctionBackend(lambda agent, prompts: ["only one"]))
+
+
+def test_many_graphs_run_in_lockstep_one_backend_call_per_level():
+    agents = {name: AgentSpec(model=name) for name in "abc"}
+    deep = graph_from_adjacency([[0, 1, 0], [0, 0, 1], [0, 0, 0]], agents)  # a chain: three levels
+    wide = graph_from_adjacency([[0, 0, 1], [0, 0, 1], [0, 0, 0]], agents)  # two sources, one sink
+    diamond = Graph.from_dict(DIAMOND)
+    graphs = [deep, wide, diamond]
+    alone = [run_graph(graph, ["q1", "q2"], FunctionBackend(echo)) for graph in graphs]
+    backend = FunctionBackend(echo)
+    together = run_graphs(graphs, ["q1", "q2"], backend)
+    assert [r.outputs for r in together] == [r.outputs for r in alone]
+    assert len(backend.calls) == 3  # the deepest graph's levels; the others ride along
+    assert [len(call) for call in backend.calls] == [1 + 2 + 1, 1 + 1 + 2, 1 + 1]

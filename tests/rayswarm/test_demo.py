@@ -1,20 +1,34 @@
-"""`rayswarm demo` on the quick zoo: each model alone against the three-expert chain, same questions."""
+"""`rayswarm demo` on the quick zoo: a short Heterogeneous Swarms run, its table, and its best system."""
 
 import json
+import re
+from pathlib import Path
+
+import yaml
 
 from rayswarm.cli import main
-from rayswarm.commands.demo import DEMO_CHAIN
+from rayswarm.commands.demo import DEMO
+
+ROOT = Path(__file__).parents[2]
 
 
-def test_demo_compares_the_chain_with_each_model_alone(quick_zoo, tmp_path, capsys):
-    assert main(["demo", "--preset", "quick", "--run-dir", str(tmp_path)]) == 0
+def test_the_demo_is_the_example_config():
+    assert yaml.safe_load((ROOT / "examples" / "heterogeneous_swarms.yaml").read_text()) == DEMO
+
+
+def test_demo_runs_a_swarm_and_its_best_system_runs_again(quick_zoo, tmp_path, capsys):
+    assert main(["demo", "--preset", "quick", "--limit", "30", "--iterations", "1",
+                 "--run-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    chain = " -> ".join(DEMO_CHAIN)
-    assert chain in printed and all(f"{m} alone" in printed for m in ("base", *DEMO_CHAIN))
-    (run_dir,) = tmp_path.iterdir()
-    summary = json.loads((run_dir / "summary.json").read_text())
-    systems = summary["systems"]
-    assert set(systems) == {chain, *(f"{m} alone" for m in ("base", *DEMO_CHAIN))}
-    # Composed questions need two experts' tables: only the graph can answer them.
-    singles = [scores for name, scores in systems.items() if name != chain]
-    assert systems[chain]["capital_of_code"] > max(s["capital_of_code"] for s in singles)
+    (run_dir,) = tmp_path.glob("heterogeneous_swarms-*")
+    systems = json.loads((run_dir / "summary.json").read_text())["systems"]
+    for name in ("heterogeneous swarms (all-time best)", "codes", "twins", "capitals", "uniform merge",
+                 "random graphs (mean)"):
+        assert re.search(rf"^{re.escape(name)}\s+{systems[name]['dev']:.3f}\s+{systems[name]['test']:.3f}$",
+                         printed, re.MULTILINE), name
+    assert (run_dir / "convergence.png").stat().st_size > 0
+    # The saved system (graph YAML over PEFT adapters) scores what the table says, run as any graph.
+    assert main(["run", str(run_dir / "best" / "run.yaml"), "--local", "--run-dir", str(tmp_path)]) == 0
+    (rerun,) = tmp_path.glob("heterogeneous_swarms-best-*")
+    score = json.loads((rerun / "summary.json").read_text())["score"]
+    assert score == systems["heterogeneous swarms (all-time best)"]["dev"]
