@@ -6,7 +6,7 @@
 """
 
 from rayswarm.graphs.errors import ConfigError, DataError, GraphError, RayswarmError
-from rayswarm.graphs.execute import Backend, FunctionBackend, GraphResult, NodeRequest, run_graph
+from rayswarm.graphs.execute import Backend, FunctionBackend, GraphResult, NodeRequest, run_graph, run_graphs
 from rayswarm.graphs.gdecode import g_decode, graph_from_adjacency
 from rayswarm.graphs.graph import Graph, Node
 from rayswarm.graphs.patterns import chain, debate, majority_vote, mixture_of_agents, refine
@@ -17,4 +17,5 @@ __all__ = [
     "GenerationOptions", "Graph", "GraphError", "GraphResult", "Node", "NodeRequest", "RayswarmError",
     "chain", "debate", "g_decode", "graph_from_adjacency", "majority_vote", "mixture_of_agents", "refine",
     "run_graph",
+    "run_graphs",
 ]

@@ -26,16 +26,13 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from rayswarm.graphs.execute import run_graphs
-from rayswarm.graphs.gdecode import graph_from_adjacency
-from rayswarm.graphs.graph import Graph
-from rayswarm.graphs.patterns import chain, mixture_of_agents
 from rayswarm.graphs.rundir import RunDir
 from rayswarm.graphs.schema import StrictModel
 from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task
-from rayswarm.swarms.evaluator import EvaluatorPool, WeightsBackend
-from rayswarm.swarms.experts import Experts, load_checkpoint, save_checkpoint, systems_by_split
+from rayswarm.swarms.baselines import Scorer, baseline_table, random_adjacency
+from rayswarm.swarms.evaluator import EvaluatorPool
+from rayswarm.swarms.experts import Experts, load_checkpoint, save_checkpoint
 from rayswarm.swarms.progress import SwarmProgress
 from rayswarm.swarms.pso import PSO, PSOConfig
 
@@ -58,7 +55,7 @@ class Search:
     def __init__(self, experts: Experts, settings: HeterogeneousSwarmsSettings, seed: int):
         n = len(experts.names)
         self.rng = torch.Generator().manual_seed(seed)
-        adjacency = torch.rand(settings.graphs, n, n, generator=self.rng) * (1 - torch.eye(n))  # diagonal 0
+        adjacency = torch.stack([random_adjacency(n, self.rng) for _ in range(settings.graphs)])
         self.graphs = PSO(adjacency.reshape(settings.graphs, n * n), settings.graph_pso)
         self.models = PSO(experts.vectors, settings.model_pso)
         self.best: dict | None = None  # {"score", "adjacency", "weights", "assignment"}
@@ -77,24 +74,6 @@ class Search:
         self.models = PSO.from_state_dict(state["models"])
         self.best = state["best"]
         self.rng.set_state(state["rng"])
-
-
-class Scorer:
-    """Dev/test utility of many systems at once, on the evaluator actors."""
-
-    def __init__(self, experts: Experts, pool: EvaluatorPool):
-        self.names = experts.names
-        self.agents = {name: experts.template.model_copy(update={"adapter": None}) for name in self.names}
-        self.pool = pool
-
-    def graph(self, adjacency: torch.Tensor, assignment=None) -> Graph:
-        n = len(self.names)
-        return graph_from_adjacency(adjacency.reshape(n, n).numpy(), self.agents, assignment)
-
-    def score(self, graphs: list[Graph], weights: torch.Tensor, task: Task) -> list[float]:
-        """Each graph's accuracy on `task`, every agent k running with weights[k]."""
-        backend = WeightsBackend(self.pool, weights, {name: k for k, name in enumerate(self.names)})
-        return [task.accuracy(result.final) for result in run_graphs(graphs, task.inputs, backend)]
 
 
 def jfk_scores(assignments: list[list[int]], utilities: list[float], n: int) -> list[float]:
@@ -161,40 +140,15 @@ def run_heterogeneous_swarms(experts: dict[str, AgentSpec], dev: Task, test: Tas
                             mean=sum(graph_utilities) / len(graph_utilities), graph_utilities=graph_utilities,
                             assignment_utilities=assignment_utilities, jfk=jfk)
                 progress.update(graph_utilities, best=search.best["score"])
-        table = final_table(search, scorer, pool_of, settings, dev, test, seed)
+        optimised = scorer.graph(search.best["adjacency"], search.best["assignment"])
+        table = baseline_table(scorer, {"heterogeneous swarms (all-time best)": (optimised, search.best["weights"])},
+                               settings.random_graphs, dev, test, seed)
         saved = save_best(search, scorer, pool_of, run_dir)
     finally:
         pool.shutdown()
     return {"method": "heterogeneous_swarms", "iterations": search.graphs.iteration, "graphs": settings.graphs,
             "models": pool_of.names, "best_dev_utility": search.best["score"], "best_graph": saved,
             "systems": table}
-
-
-def final_table(search: Search, scorer: Scorer, experts: Experts, settings: HeterogeneousSwarmsSettings,
-                dev: Task, test: Task, seed: int) -> dict:
-    """The optimised system against each expert, the best single one, a uniform merge, a fixed
-    mixture-of-agents graph and random graphs; on dev and test."""
-    names, agents, best = experts.names, scorer.agents, search.best
-    n = len(names)
-    splits = {"dev": dev, "test": test}
-    singles = [chain([name], agents=agents) for name in names]
-    table = {split: dict(zip(names, scorer.score(singles, experts.vectors, task), strict=True))
-             for split, task in splits.items()}
-    aggregator = max(names, key=table["dev"].get)  # picked on dev, like every choice
-    moa = f"mixture of agents (all -> {aggregator})"
-    rng = torch.Generator().manual_seed(seed + 1)
-    fixed = [mixture_of_agents([names], aggregator, agents=agents)] + [
-        scorer.graph(torch.rand(n, n, generator=rng) * (1 - torch.eye(n))) for _ in range(settings.random_graphs)]
-    merged = experts.vectors.mean(0, keepdim=True).expand(n, -1)
-    optimised = scorer.graph(best["adjacency"], best["assignment"])
-    for split, task in splits.items():
-        moa_score, *randoms = scorer.score(fixed, experts.vectors, task)
-        (uniform,) = scorer.score([singles[0]], merged, task)
-        (swarm,) = scorer.score([optimised], best["weights"], task)
-        table[split] = {"heterogeneous swarms (all-time best)": swarm, **table[split], "uniform merge": uniform,
-                        moa: moa_score, "random graphs (mean)": sum(randoms) / len(randoms),
-                        "random graphs (best)": max(randoms)}
-    return systems_by_split(table, names)
 
 
 def save_best(search: Search, scorer: Scorer, experts: Experts, run_dir: RunDir) -> str:

@@ -2,8 +2,9 @@
 
 Particles start as the experts (topped up by crossover to `population`), the utility is the task
 metric on dev, and the answer is the global best: saved as a PEFT adapter, scored on dev and test
-beside every initial expert, the best single expert and a uniform merge. Test is read only for
-that final table: nothing the search decides depends on it.
+beside the baselines of swarms/baselines.py (each expert, the best single one, a uniform merge, a
+mixture-of-agents graph, random graphs). Test is read only for that final table: nothing the
+search decides depends on it.
 
 Every iteration is checkpointed (the PSO's full state) into the run directory, so an interrupted
 run resumes (`rayswarm resume <run_dir>`) and ends exactly where an uninterrupted one would.
@@ -15,12 +16,14 @@ import torch
 from pydantic import Field
 
 from rayswarm.graphs.messages import SOURCE_TEMPLATE
+from rayswarm.graphs.patterns import chain
 from rayswarm.graphs.rundir import RunDir
 from rayswarm.graphs.schema import StrictModel
 from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task
+from rayswarm.swarms.baselines import Scorer, baseline_table
 from rayswarm.swarms.evaluator import EvaluatorPool
-from rayswarm.swarms.experts import Experts, load_checkpoint, save_checkpoint, systems_by_split
+from rayswarm.swarms.experts import Experts, load_checkpoint, save_checkpoint
 from rayswarm.swarms.progress import SwarmProgress
 from rayswarm.swarms.pso import PSO, PSOConfig, populate
 
@@ -32,6 +35,7 @@ class ModelSwarmsSettings(StrictModel):
     pso: PSOConfig = Field(default_factory=PSOConfig)
     evaluators: int = Field(1, ge=1, description="ParticleEvaluator actors; dev examples are split across them")
     evaluator_cpus: float = Field(0.5, gt=0, description="Ray CPUs each evaluator actor holds")
+    random_graphs: int = Field(5, ge=1, description="random DAGs of the experts scored for the final table")
 
 
 def utilities(pool: EvaluatorPool, vectors: torch.Tensor, task: Task, options) -> list[float]:
@@ -52,8 +56,8 @@ def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
         particles = populate(pool_of.vectors, max(settings.population, len(pool_of.names)), settings.pso.seed)
         swarm = PSO(particles, settings.pso)
         run_dir.log(event="start", particles=swarm.particles, dims=particles.shape[1])
-    slots = max(swarm.particles, len(pool_of.names) + 2)
-    pool = EvaluatorPool(pool_of.template, slots, settings.evaluators, settings.evaluator_cpus)
+    pool = EvaluatorPool(pool_of.template, max(swarm.particles, len(pool_of.names)), settings.evaluators,
+                         settings.evaluator_cpus)
     try:
         with SwarmProgress(settings.pso.max_iterations, swarm, "model swarms") as progress:
             while not swarm.done:
@@ -64,14 +68,14 @@ def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
                             mean=sum(scores) / len(scores), utilities=scores, step=swarm.step)
                 progress.update(scores)
         best, _ = swarm.best
-        systems = {"model swarms (global best)": best, **dict(zip(pool_of.names, pool_of.vectors, strict=True)),
-                   "uniform merge": pool_of.vectors.mean(0)}
-        names, matrix = list(systems), torch.stack(list(systems.values()))
-        table = {split: dict(zip(names, utilities(pool, matrix, task, options), strict=True))
-                 for split, task in (("dev", dev), ("test", test))}
+        scorer = Scorer(pool_of, pool)
+        n = len(pool_of.names)
+        found = (chain(pool_of.names[:1], agents=scorer.agents), best.expand(n, -1))  # one node, the best weights
+        systems = baseline_table(scorer, {"model swarms (global best)": found}, settings.random_graphs, dev, test,
+                                 settings.pso.seed)
     finally:
         pool.shutdown()
     adapter = pool_of.save_adapter(best, run_dir.path / "best_adapter")
     return {"method": "model_swarms", "iterations": swarm.iteration, "particles": swarm.particles,
-            "best_dev_utility": swarm.g_score, "systems": systems_by_split(table, pool_of.names),
+            "best_dev_utility": swarm.g_score, "systems": systems,
             "adapter": str(adapter), "g_history": swarm.g_history}

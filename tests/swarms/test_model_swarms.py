@@ -45,7 +45,7 @@ def straight(ray_local, config_path, tmp_path_factory):
 def test_the_run_reports_every_system_and_saves_the_best_adapter(straight):
     summary, run_dir = straight
     systems = summary["systems"]
-    assert {"model swarms (global best)", "codes", "twins", "capitals", "uniform merge"} <= set(systems)
+    assert {"model swarms (global best)", "codes", "twins", "capitals", "uniform merge", "random graphs (mean)"} <= set(systems)
     assert any(name.startswith("best single expert") for name in systems)
     # The experts are particles, so the best ever found on dev is at least the best expert's dev score.
     assert summary["best_dev_utility"] >= max(systems[n]["dev"] for n in ("codes", "twins", "capitals"))
