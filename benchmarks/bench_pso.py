@@ -5,8 +5,8 @@
 
 Fitness: sphere, Rastrigin and Rosenbrock in 10 dimensions, 20 particles, 200 evaluations of the
 swarm each, the same starting positions for every optimiser; the median over seeds of the final best
-(lower is better). Our two rules: "global_best" (textbook PSO with the same w, c1, c2 as pyswarms)
-and "model_swarms" (the papers' rule, reference defaults, no patience stop).
+(lower is better). Our two rules: "global_best" (textbook PSO with the same w, c1, c2 as pyswarms,
+starting at rest) and "model_swarms" (the papers' rule, reference defaults, no patience stop).
 
 Speed: one step (update + objective) at D = 10^6, P = 20 on the sphere; median of several steps,
 measured in the same process, and the ratio pyswarms / ours.
@@ -61,8 +61,9 @@ def theirs(f, x0: np.ndarray, evaluations: int, seed: int) -> float:
 
 def fitness_table(seeds: int) -> None:
     configs = {
+        # textbook PSO: the same w, c1, c2 as pyswarms, no λ decay, no restarts, starting at rest
         "ours global_best": PSOConfig(rule="global_best", inertia=W, cognitive=C1, social=C2,
-                                      step_length_factor=1.0, restart_patience=0),
+                                      step_length_factor=1.0, restart_patience=0, initial_velocity="zero"),
         "ours model_swarms": PSOConfig(),
     }
     print(f"final best (median of {seeds} seeds; D={DIMS}, P={PARTICLES}, {EVALUATIONS} swarm evaluations; "
