@@ -128,3 +128,30 @@ def load_swarm_config(path: str | Path) -> SwarmConfig:
     for split in ("dev", "test"):
         config.load_task(split)
     return config
+
+
+def config_kind(data: Any) -> str:
+    """Which command a config YAML is for: the key only that kind has decides."""
+    if isinstance(data, dict):
+        for key, kind in (("experts", "swarm"), ("recipe", "train"), ("owners", "flexolmo")):
+            if key in data:
+                return kind
+    return "run"
+
+
+def load_any_config(path: str | Path, kinds: tuple[str, ...] = ("run", "swarm")):
+    """(kind, validated config) for a run, swarm, train (ParaPO/PIC) or FlexOlmo config."""
+    kind = config_kind(read_yaml(Path(path))[0]) if Path(path).is_file() else "run"
+    if kind not in kinds:
+        raise ConfigError(f"{path}: a {kind} config; this command takes {' or '.join(kinds)} configs")
+    if kind == "swarm":
+        return kind, load_swarm_config(path)
+    if kind == "train":
+        from rayswarm.train_config import load_train_config  # it imports this module
+
+        return kind, load_train_config(path)
+    if kind == "flexolmo":
+        from rayswarm.flexolmo_config import load_flexolmo
+
+        return kind, load_flexolmo(str(path))
+    return kind, load_config(path)

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
         "a Ray actor (an embedded local Ray unless --address or RAY_ADDRESS names a cluster), and print "
         "each node's score and the final score. Writes a run directory (config, log, predictions, summary).",
     )
-    parser.add_argument("config", help="run config YAML (see examples/)")
+    parser.add_argument("config", help="run config YAML, or a swarm config (see examples/)")
     parser.add_argument("--split", choices=["dev", "test"], help="override the config's split")
     parser.add_argument("--limit", type=int, help="score only the first N examples")
     parser.add_argument("--output", help="also write the predictions as JSONL to this path")
@@ -25,10 +25,15 @@ def add_parser(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from rayswarm.config import load_config
+    from rayswarm.config import load_any_config
     from rayswarm.runner import execute_run
 
-    config = load_config(args.config)
+    kind, config = load_any_config(args.config)
+    if kind == "swarm":  # `rayswarm run` takes swarm configs too, as `rayswarm swarm` does
+        from rayswarm.commands.swarm import report
+        from rayswarm.runner import execute_swarm
+
+        return report(*execute_swarm(config, args.run_dir, args.address))
     report, run_dir = execute_run(config, args.split, args.limit, args.run_dir, args.output,
                                    local=args.local, address=args.address)
     print(report.table(config.graph))

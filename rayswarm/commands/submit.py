@@ -14,14 +14,14 @@ import yaml
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "submit",
-        help="run a config (graph run or swarm) on a Ray cluster as a Ray job, streaming its logs",
-        description="Validate a run or swarm config here, then submit `rayswarm run` (or `rayswarm swarm`) of "
-        "it to a Ray cluster through "
+        help="run a config (graph run, swarm or train) on a Ray cluster as a Ray job, streaming its logs",
+        description="Validate a run, swarm or train config here, then submit `rayswarm run` (or `rayswarm "
+        "swarm`, `rayswarm train <recipe>`) of it to a Ray cluster through "
         "its dashboard (Ray's job API) and stream the job's logs until it ends; the exit code is 0 when the "
         "job succeeds, 1 otherwise. The job carries rayswarm itself (its wheel), the config and the local "
-        "task data it names, so the cluster's nodes need only the dependencies. See docs/cluster.md.",
+        "data it names, so the cluster's nodes need only the dependencies. See docs/cluster.md.",
     )
-    parser.add_argument("config", help="run or swarm config YAML (see examples/)")
+    parser.add_argument("config", help="run, swarm or train config YAML (see examples/)")
     parser.add_argument("--address",
                         help="the cluster's dashboard (default: RAY_ADDRESS, else http://127.0.0.1:8265)")
     parser.add_argument("--run-dir", default="runs",
@@ -33,15 +33,16 @@ def add_parser(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from rayswarm.clusters.submit import dashboard_address, follow, submit_job
+    from rayswarm.config import load_any_config
 
-    verb, config = load_any_config(args.config)  # a bad config fails here, before anything reaches the cluster
+    verb, config = load_any_config(args.config, kinds=("run", "swarm", "train"))  # a bad config fails here, before anything reaches the cluster
     address = dashboard_address(args.address)
     # The job runs in a temporary folder on the cluster: a relative run root would land there.
     run_root = Path(args.run_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="rayswarm-job-") as workdir:
-        stage_job(args.config, config.task.name, Path(workdir))
-        client, job_id = submit_job(Path(workdir), [verb, "config.yaml", "--run-dir", str(run_root)], address,
-                                    metadata={"rayswarm_config": config.name})
+        stage_job(args.config, config.task.name if verb != "train" else None, Path(workdir))
+        command = [verb, *([config.recipe] if verb == "train" else []), "config.yaml", "--run-dir", str(run_root)]
+        client, job_id = submit_job(Path(workdir), command, address, metadata={"rayswarm_config": config.name})
     if args.no_wait:
         print(job_id)
         return 0
@@ -56,37 +57,38 @@ def handle(args: argparse.Namespace) -> int:
     return 0 if status.value == "SUCCEEDED" else 1
 
 
-def load_any_config(path: str):
-    """(verb, validated config): a swarm config names `experts`, a run config a `graph`."""
-    from rayswarm.config import load_config, load_swarm_config
-    from rayswarm.graphs.schema import read_yaml
-
-    if Path(path).is_file():
-        data, _ = read_yaml(Path(path))
-        if isinstance(data, dict) and "experts" in data:
-            return "swarm", load_swarm_config(path)
-    return "run", load_config(path)
+TRAIN_DATA_KEYS = ("corpus", "heldout", "pairs", "items", "eval_items")  # the files a train config names
 
 
-def stage_job(config_path: str, task: str, workdir: Path) -> None:
-    """Write the config, and the local task data it names, into the job's working_dir.
+def stage_job(config_path: str, task: str | None, workdir: Path) -> None:
+    """Write the config, and the local data it names (its task; a train config's data files), into the job's
+    working_dir.
 
-    Task data keeps its relative path (so summaries read the same as a local run); an absolute
-    path or one that leaves the current folder moves under task/.
+    Data keeps its relative path (so summaries read the same as a local run); an absolute path or
+    one that leaves the current folder moves under task/.
     """
     from rayswarm.agents.tasksource import TOY_PREFIX
 
     data = yaml.safe_load(Path(config_path).read_text())
-    if not task.startswith(TOY_PREFIX):
-        name = Path(task)
-        shipped = name if not name.is_absolute() and ".." not in name.parts else Path("task", name.name)
-        (workdir / shipped).parent.mkdir(parents=True, exist_ok=True)
-        if name.is_dir():
-            shutil.copytree(name, workdir / shipped)
-        else:
-            shutil.copy2(name, workdir / shipped)
+    if task is None:  # a train config: its data files, wherever a key names a local one
+        for key in TRAIN_DATA_KEYS:
+            if isinstance(data.get(key), str) and Path(data[key]).is_file():
+                data[key] = str(ship(Path(data[key]), workdir))
+    elif not task.startswith(TOY_PREFIX):
+        shipped = ship(Path(task), workdir)
         if isinstance(data["task"], str):
             data["task"] = str(shipped)
         else:
             data["task"]["name"] = str(shipped)
     (workdir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def ship(name: Path, workdir: Path) -> Path:
+    """Copy a local file or folder into the job's working_dir; returns its path there."""
+    shipped = name if not name.is_absolute() and ".." not in name.parts else Path("task", name.name)
+    (workdir / shipped).parent.mkdir(parents=True, exist_ok=True)
+    if name.is_dir():
+        shutil.copytree(name, workdir / shipped)
+    else:
+        shutil.copy2(name, workdir / shipped)
+    return shipped

@@ -91,7 +91,7 @@ def test_a_bad_config_is_one_line_and_submits_nothing(workdir, capsys):
 
 
 def test_swarm_configs_are_submitted_as_swarm_runs(workdir):
-    from rayswarm.commands.submit import load_any_config
+    from rayswarm.config import load_any_config
 
     (workdir / "swarm.yaml").write_text(
         "task: toy:quick/mixed\nexperts: {a: {model: 'tiny:quick/codes'}, b: {model: 'tiny:quick/twins'}}\n")
