@@ -1,0 +1,217 @@
+"""The HTTP side of a served graph: OpenAI's /v1/models and /v1/chat/completions over run_graph.
+
+The ingress runs the DAG with the same `run_graph` as `rayswarm run`, so a served answer is the
+answer of a local run by construction. `run_graph` is synchronous and calls its backend once per
+wavefront, so it runs in a worker thread, and the backend hands each wavefront to the event loop,
+which sends all its node requests to their host deployments at once and awaits them. The threads
+only wait, so the pool is as large as the requests the ingress admits. Rewriting the executor as
+async code would save those threads but duplicate the graph semantics (fan-in, templates, order).
+
+Errors are JSON in OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with a 4xx
+status for anything the client can fix; nothing a request does stops the server.
+
+No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from starlette.exceptions import HTTPException
+
+from rayswarm.clusters.serve import MAX_ONGOING_REQUESTS, agent_key
+from rayswarm.graphs.errors import RayswarmError
+from rayswarm.graphs.execute import GraphResult, NodeRequest, run_graph
+from rayswarm.graphs.graph import Graph
+from rayswarm.graphs.schema import did_you_mean, parse
+from rayswarm.graphs.spec import GenerationOptions
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str, kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.code, self.kind = status, code, kind
+
+    def response(self) -> JSONResponse:
+        error = {"message": str(self), "type": self.kind, "param": None, "code": self.code}
+        return JSONResponse({"error": error}, status_code=self.status)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The request fields rayswarm reads; OpenAI fields it does not use are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(None, gt=0)
+    max_completion_tokens: int | None = Field(None, gt=0)
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    budget: dict[str, Any] | None = None  # BudgetForcing fields; the openai client sends it via extra_body
+    stream: bool = False
+    n: int = Field(1, ge=1, le=1, description="one choice per request")
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    model: str
+    question: str
+    overrides: dict[str, Any]  # GenerationOptions fields applied to every node
+    stream: bool
+
+
+def parse_chat(body: bytes, models: dict[str, Graph]) -> ChatCall:
+    """A validated call from a request body, or an ApiError saying what to fix."""
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ApiError(400, f"the request body is not valid JSON: {err}", "invalid_json") from None
+    try:
+        request = parse(ChatRequest, data, source="request")
+        options = {"max_new_tokens": request.max_tokens or request.max_completion_tokens,
+                   "temperature": request.temperature, "top_p": request.top_p, "seed": request.seed,
+                   "stop": [request.stop] if isinstance(request.stop, str) else request.stop,
+                   "budget": request.budget}
+        checked = parse(GenerationOptions, {k: v for k, v in options.items() if v is not None}, source="request")
+    except RayswarmError as err:
+        raise ApiError(400, str(err), "invalid_value") from None
+    if request.model not in models:
+        raise ApiError(404, f"model '{request.model}' does not exist{did_you_mean(request.model, models)}; "
+                            f"served: {', '.join(models)}", "model_not_found")
+    users = [message for message in request.messages if message.role == "user"]
+    if not users:
+        raise ApiError(400, "messages: no user message to answer", "invalid_value")
+    overrides = {name: getattr(checked, name) for name in checked.model_fields_set}
+    return ChatCall(request.model, text_of(users[-1]), overrides, request.stream)
+
+
+def text_of(message: Message) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    if any(part.get("type") != "text" for part in message.content):
+        raise ApiError(400, "messages: only text content parts are supported", "invalid_value")
+    return "".join(str(part.get("text", "")) for part in message.content)
+
+
+class HandleBackend:
+    """run_graph's Backend over the host deployments, adding up the tokens for `usage`."""
+
+    def __init__(self, hosts: dict[str, Any], routes: dict[str, str], graph: str, overrides: dict[str, Any],
+                 loop: asyncio.AbstractEventLoop):
+        self.hosts, self.routes, self.graph, self.overrides, self.loop = hosts, routes, graph, overrides, loop
+        self.prompt_tokens = self.completion_tokens = 0
+
+    def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
+        # Called in run_graph's worker thread; the calls are made and awaited on the ingress's event
+        # loop, where the handles live (a blocking .result() would fail if Serve ran its router there).
+        replies = asyncio.run_coroutine_threadsafe(self._call_all(requests), self.loop).result()
+        self.prompt_tokens += sum(reply.prompt_tokens for reply in replies)
+        self.completion_tokens += sum(reply.completion_tokens for reply in replies)
+        return [reply.texts for reply in replies]
+
+    async def _call_all(self, requests: list[NodeRequest]) -> list:
+        return await asyncio.gather(*(self._call(request) for request in requests))  # a wavefront at once
+
+    def _call(self, request: NodeRequest):
+        key = agent_key(self.graph, request.agent)
+        request = replace(request, agent=key, generation=request.generation.model_copy(update=self.overrides))
+        return self.hosts[self.routes[key]].generate.remote(request)
+
+    def usage(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
+def completion(call: ChatCall, result: GraphResult, usage: dict[str, int]) -> dict:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": call.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.final[0]},
+                     "finish_reason": "stop"}],
+        "usage": usage,
+        "rayswarm": {"output_node": result.output_node,
+                     "nodes": {name: outputs[0] for name, outputs in result.outputs.items()}},
+    }
+
+
+def stream_chunks(body: dict):
+    """A finished completion as OpenAI's server-sent chunks: the graph has already run in full."""
+    head = {key: body[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    content = body["choices"][0]["message"]["content"]
+    for delta, finish in (({"role": "assistant", "content": content}, None), ({}, "stop")):
+        chunk = head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        yield f"data: {json.dumps(chunk)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def failure(err: Exception) -> ApiError:
+    """An error raised while a graph ran: the client's (a RayswarmError) or the server's."""
+    cause = getattr(err, "cause", None) or err  # a replica's exception arrives wrapped in a RayTaskError
+    message = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if isinstance(cause, RayswarmError):
+        return ApiError(400, message, "invalid_value")
+    return ApiError(500, message, "internal_error", kind="server_error")
+
+
+api = FastAPI(title="rayswarm", description="Collaboration graphs of LLMs behind OpenAI's chat API")
+
+
+@api.exception_handler(HTTPException)
+async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
+    """Unknown paths and wrong methods in OpenAI's error shape too."""
+    code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "bad_request")
+    return ApiError(err.status_code, str(err.detail), code).response()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0})  # it only routes and waits: the CPUs go to the models
+@serve.ingress(api)
+class GraphIngress:
+    def __init__(self, graphs: dict[str, Graph], hosts: dict[str, Any], routes: dict[str, str]):
+        self.graphs, self.routes = graphs, routes
+        # By value over gRPC rather than through the object store: node requests and replies are a
+        # few kB, and on 2 cores this halved the round trip of an empty call (~3.5 -> ~1.6 ms).
+        self.hosts = {name: handle.options(_by_reference=False) for name, handle in hosts.items()}
+        self.created = int(time.time())
+        self.threads = ThreadPoolExecutor(max_workers=MAX_ONGOING_REQUESTS, thread_name_prefix="graph")
+
+    @api.get("/v1/models")
+    async def models(self) -> dict:
+        return {"object": "list", "data": [
+            {"id": name, "object": "model", "created": self.created, "owned_by": "rayswarm"}
+            for name in self.graphs]}
+
+    @api.post("/v1/chat/completions")
+    async def chat(self, request: Request):
+        try:
+            call = parse_chat(await request.body(), self.graphs)
+            loop = asyncio.get_running_loop()
+            body = await loop.run_in_executor(self.threads, self._answer, call, loop)
+        except ApiError as err:
+            return err.response()
+        if call.stream:
+            return StreamingResponse(stream_chunks(body), media_type="text/event-stream")
+        return body
+
+    def _answer(self, call: ChatCall, loop: asyncio.AbstractEventLoop) -> dict:
+        backend = HandleBackend(self.hosts, self.routes, call.model, call.overrides, loop)
+        try:
+            result = run_graph(self.graphs[call.model], [call.question], backend)
+        except Exception as err:  # every failure becomes an HTTP error; the server stays up
+            raise failure(err) from None
+        return completion(call, result, backend.usage())

@@ -1,0 +1,70 @@
+"""Whole collaboration graphs as one Ray Serve application with an OpenAI-compatible HTTP API.
+
+    serve.run(graph_app({"chain": graph}, Batching()))   # validated graphs by model name
+    # users start from rayswarm.serve.build_graph_app (a Serve config's import_path), which validates
+
+Agents that share a base model (`actors.host.base_key`), across all the graphs served, become one
+deployment `host-<i>` holding a ModelHost, with dynamic batching (clusters/serve_host.py) and the
+largest num_cpus, num_gpus and replicas of its agents' specs. An ingress deployment runs each
+request's DAG with `run_graph`, sending every node of a wavefront to its host at once
+(clusters/openai_api.py). Inputs are validated by rayswarm.serve.build_graph_app before this
+runs, so a mistake is one RayswarmError before Serve starts.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field
+
+from rayswarm.actors.host import base_key
+from rayswarm.graphs.graph import Graph
+from rayswarm.graphs.schema import StrictModel
+from rayswarm.graphs.spec import AgentSpec
+
+APP_NAME = "rayswarm"
+# Requests one replica admits at once. Serve's default (5) would cap a batch at 5 and queue the rest
+# in the proxy; ingress threads mostly wait on hosts, so admitting many costs little.
+MAX_ONGOING_REQUESTS = 256
+
+
+class Batching(StrictModel):
+    """How each host replica batches the node requests it receives."""
+
+    max_batch_size: int = Field(32, ge=1, description="node requests a replica decodes together; 1 = no batching")
+    batch_wait_timeout_s: float = Field(
+        0.005, ge=0.0, description="how long a batch waits to fill while other requests are in flight; "
+        "a request reaching an idle replica never waits")
+
+
+def agent_key(graph: str, agent: str) -> str:
+    """An agent's name on its host: graphs may reuse agent names for different specs."""
+    return f"{graph}/{agent}"
+
+
+def group_hosts(graphs: dict[str, Graph]) -> dict[str, dict[str, AgentSpec]]:
+    """Deployment name -> the agents (agent_key -> spec) one ModelHost serves, in order of appearance."""
+    groups: dict[tuple, dict[str, AgentSpec]] = {}
+    for graph_name, graph in graphs.items():
+        for agent, spec in graph.agents.items():
+            groups.setdefault(base_key(spec), {})[agent_key(graph_name, agent)] = spec
+    return {f"host-{i}": specs for i, specs in enumerate(groups.values())}
+
+
+def graph_app(graphs: dict[str, Graph], args: Batching):
+    """The application serving already validated graphs: one host deployment per group, one ingress."""
+    # Imported here: both modules import this one (and FastAPI need not load to validate args).
+    from rayswarm.clusters.openai_api import GraphIngress
+    from rayswarm.clusters.serve_host import HostDeployment
+
+    hosts, routes = {}, {}
+    for name, specs in group_hosts(graphs).items():
+        num_cpus = max(spec.num_cpus for spec in specs.values())
+        num_gpus = max(spec.num_gpus for spec in specs.values())
+        replicas = max(spec.replicas for spec in specs.values())
+        hosts[name] = HostDeployment.options(
+            name=name, num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS,
+            ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
+        ).bind(specs, args.max_batch_size, args.batch_wait_timeout_s, threads=max(1, math.floor(num_cpus)))
+        routes.update(dict.fromkeys(specs, name))
+    return GraphIngress.options(max_ongoing_requests=MAX_ONGOING_REQUESTS).bind(graphs, hosts, routes)

@@ -1,0 +1,301 @@
+"""Ray Serve for whole graphs: OpenAI-compatible HTTP, answers equal to in-process runs, errors, CLI.
+
+One application (two host deployments: agents on the chatty tiny llama share one, a tiny olmo2
+gets the other) serves every test of the module; the CLI test starts its own server.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import openai
+import pytest
+import requests
+import yaml
+from ray import serve
+
+from rayswarm.agents.backend import LocalBackend
+from rayswarm.cli import main
+from rayswarm.clusters.serve import APP_NAME, group_hosts
+from rayswarm.graphs import BudgetForcing, GenerationOptions, Graph, RayswarmError, run_graph
+from rayswarm.graphs.schema import parse
+from rayswarm.serve import ServeArgs, build_graph_app, load_graphs
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+QUESTIONS = ["What is 1+1?", "Sort: cba", "What is the capital of Bokia?", "hello", "Name a colour.", "x"]
+
+
+def trio(model: str) -> dict:
+    """Two wavefronts of agents, then a node reading both by name: two agents share `model`."""
+    return {
+        "agents": {
+            "writer": {"model": model, "num_cpus": 0.5, "generation": {"max_new_tokens": 6}},
+            "critic": {"model": model, "system": "You check answers.", "num_cpus": 0.5},
+            "other": {"model": "tiny:random-olmo2", "num_cpus": 0.5, "generation": {"max_new_tokens": 5}},
+        },
+        "nodes": [
+            {"name": "draft", "agent": "writer"},
+            {"name": "aside", "agent": "other"},
+            {"name": "check", "agent": "critic", "generation": {"max_new_tokens": 4}},
+            {"name": "final", "agent": "writer", "template": "Q: {question}\nA: {draft}\nCheck: {check}"},
+        ],
+        "edges": ["draft -> check", "aside -> check", "draft -> final", "check -> final"],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OverridingBackend(LocalBackend):
+    """In-process reference for a request's options: applied on top of every node's own."""
+
+    def __init__(self, agents, **overrides):
+        super().__init__(agents)
+        self.overrides = overrides
+
+    def generate(self, requests):
+        return super().generate([replace(r, generation=r.generation.model_copy(update=self.overrides))
+                                 for r in requests])
+
+
+def expected(graph: Graph, questions: list[str], **overrides):
+    return run_graph(graph, questions, OverridingBackend(graph.agents, **overrides))
+
+
+@pytest.fixture(scope="module")
+def graph(chatty_folder) -> Graph:
+    return Graph.from_dict(trio(str(chatty_folder)))
+
+
+@pytest.fixture(scope="module")
+def server(ray_local, graph, tmp_path_factory):
+    """The app serving `trio` and `raw` (inline) and `solo` (a run-config file); its base URL."""
+    config = tmp_path_factory.mktemp("serve") / "solo.yaml"
+    config.write_text(yaml.safe_dump({"name": "solo", "task": "toy:codes", "graph": {
+        "agents": {"a": graph.agents["writer"].model_dump()}, "nodes": [{"name": "only", "agent": "a"}]}}))
+    port = free_port()
+    serve.start(http_options={"port": port})  # no host: Serve's default must be loopback only
+    raw = {"agents": {"raw": {"model": graph.agents["writer"].model, "num_cpus": 0.5,  # prompt = the question
+                              "generation": {"chat_template": False}}},
+           "nodes": [{"name": "only", "agent": "raw", "template": "{question}"}]}
+    graphs = [{"name": "trio", "graph": graph}, str(config), {"name": "raw", "graph": raw}]
+    serve.run(build_graph_app({"graphs": graphs}), name=APP_NAME)
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+
+
+@pytest.fixture
+def client(server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server}/v1", api_key="x", max_retries=0)
+
+
+def chat(server: str, question: str, model: str = "trio", **fields) -> requests.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": question}], **fields}
+    return requests.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+
+
+def test_models_lists_every_graph(server, client):
+    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw"]
+    assert requests.get(f"{server}/v1/models", timeout=10).json()["object"] == "list"
+
+
+def test_binds_loopback_only(server):
+    port = int(server.rsplit(":", 1)[1])
+    with pytest.raises(OSError):  # 127.0.0.2 reaches this machine too, but not a 127.0.0.1-only socket
+        socket.create_connection(("127.0.0.2", port), timeout=2).close()
+
+
+def test_concurrent_answers_equal_an_in_process_run(server, graph):
+    reference = expected(graph, QUESTIONS)
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:  # at once, so the hosts batch them together
+        replies = [r.json() for r in pool.map(lambda q: chat(server, q), QUESTIONS)]
+    assert [r["choices"][0]["message"]["content"] for r in replies] == reference.final
+    for i, reply in enumerate(replies):
+        assert reply["rayswarm"]["nodes"] == {name: outs[i] for name, outs in reference.outputs.items()}
+        assert reply["usage"]["prompt_tokens"] > 0
+    assert len(set(reference.final)) > 1 and all(reference.final), "a vacuous comparison"
+
+
+def test_openai_client_options_reach_every_node(client, graph):
+    reply = client.chat.completions.create(
+        model="trio", messages=[{"role": "system", "content": "ignored"}, {"role": "user", "content": "hi"}],
+        max_tokens=2, temperature=0.0, stop=["zz"])
+    reference = expected(graph, ["hi"], max_new_tokens=2, stop=["zz"])
+    assert reply.choices[0].message.content == reference.final[0]
+    assert reply.rayswarm["nodes"] == {name: outs[0] for name, outs in reference.outputs.items()}
+    assert 0 < reply.usage.completion_tokens <= 2 * 4  # four agent nodes, two tokens each at most
+
+
+def test_budget_forcing_passes_through(client, graph):
+    budget = {"max_thinking_tokens": 3, "max_answer_tokens": 2}
+    reply = client.chat.completions.create(
+        model="trio", messages=[{"role": "user", "content": "hi"}], extra_body={"budget": budget})
+    reference = expected(graph, ["hi"], budget=BudgetForcing(**budget))
+    assert reply.choices[0].message.content == reference.final[0]
+    assert "Final Answer:" in reply.choices[0].message.content
+
+
+def test_a_run_config_file_is_served_under_its_name(server, graph):
+    answer = chat(server, "Sort: cba", model="solo").json()["choices"][0]["message"]["content"]
+    assert answer == expected(graph, ["Sort: cba"]).outputs["draft"][0] and answer  # same agent, same prompt
+
+
+def test_streaming_sends_the_same_answer(client):
+    question = [{"role": "user", "content": "Sort: cba"}]
+    whole = client.chat.completions.create(model="trio", messages=question).choices[0].message.content
+    chunks = list(client.chat.completions.create(model="trio", messages=question, stream=True))
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == whole
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+USER = [{"role": "user", "content": "hi"}]
+BAD_REQUESTS = {
+    "malformed JSON": (b'{"model": "trio", ', 400, "invalid_json"),
+    "not an object": (b"[1, 2]", 400, "invalid_value"),
+    "no model": ({"messages": USER}, 400, "invalid_value"),
+    "no messages": ({"model": "trio"}, 400, "invalid_value"),
+    "unknown model": ({"model": "tiro", "messages": USER}, 404, "model_not_found"),
+    "negative temperature": ({"model": "trio", "messages": USER, "temperature": -1}, 400, "invalid_value"),
+    "zero max_tokens": ({"model": "trio", "messages": USER, "max_tokens": 0}, 400, "invalid_value"),
+    "top_p above 1": ({"model": "trio", "messages": USER, "top_p": 1.5}, 400, "invalid_value"),
+    "misspelt budget": ({"model": "trio", "messages": USER, "budget": {"num_wait": 1}}, 400, "invalid_value"),
+    "no user message": ({"model": "trio", "messages": [{"role": "system", "content": "s"}]}, 400, "invalid_value"),
+    "image content": ({"model": "trio", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+                      400, "invalid_value"),
+    "two choices": ({"model": "trio", "messages": USER, "n": 2}, 400, "invalid_value"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_REQUESTS)
+def test_bad_requests_get_an_openai_error(server, name):
+    body, status, code = BAD_REQUESTS[name]
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    reply = requests.post(f"{server}/v1/chat/completions", data=data, timeout=30)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert error["code"] == code and error["type"] == "invalid_request_error" and error["message"]
+
+
+def test_an_error_inside_a_model_replica_is_the_clients_when_the_input_caused_it(server):
+    reply = chat(server, "", model="raw")  # without a chat template, the prompt is the empty question
+    assert reply.status_code == 400 and "empty" in reply.json()["error"]["message"]
+    assert chat(server, "Sort: cba", model="raw").json()["choices"][0]["message"]["content"]
+
+
+def test_the_server_keeps_serving_after_errors(server, client):
+    assert requests.get(f"{server}/v1/chat/completions", timeout=10).status_code == 405
+    assert requests.get(f"{server}/v2/nothing", timeout=10).json()["error"]["code"] == "not_found"
+    with pytest.raises(openai.NotFoundError, match="did you mean"):
+        client.chat.completions.create(model="tri", messages=USER)
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.chat.completions.create(model="trio", messages=USER, temperature=-0.5)
+    for body, _, _ in BAD_REQUESTS.values():
+        requests.post(f"{server}/v1/chat/completions", data=body if isinstance(body, bytes) else json.dumps(body))
+    assert chat(server, "hi").status_code == 200
+
+
+def test_a_batch_decodes_each_group_in_one_call_and_a_failing_group_alone(graph):
+    """The host's batch function, without Ray: merged calls give each request its own outputs."""
+    from rayswarm.clusters.serve_host import HostDeployment
+    from rayswarm.graphs.errors import DataError
+    from rayswarm.graphs.execute import NodeRequest
+
+    specs = {name: graph.agents[name] for name in ("writer", "critic")}
+    deployment = HostDeployment.func_or_class(specs, 32, 0.0)
+    calls, generate = [], deployment.host.generate
+    deployment.host.generate = lambda *args: calls.append(args) or generate(*args)
+    short, raw = specs["writer"].generation, GenerationOptions(chat_template=False)
+    requests_ = [NodeRequest("n1", "writer", ["Sort: cba"], None, short),
+                 NodeRequest("n2", "critic", ["hi", "x"], "You check answers.", short),
+                 NodeRequest("n3", "writer", ["hello", "What is 1+1?"], None, short),  # joins n1's call
+                 NodeRequest("n4", "writer", [""], None, raw)]  # an empty prompt: fails alone
+    replies = deployment._decode_batch(requests_)
+    assert len(calls) == 3 and calls[0][1] == ["Sort: cba", "hello", "What is 1+1?"]
+    for request, reply in zip(requests_[:3], replies, strict=False):
+        assert reply.texts == generate(request.agent, request.prompts, request.generation, request.system)
+    assert isinstance(replies[3], DataError)
+    assert replies[2].prompt_tokens == len("hello") + len("What is 1+1?")  # one token per character
+
+
+# ---- building the app: from a Serve config file, and what is refused before Serve starts ------------
+
+
+def test_a_serve_config_file_builds_the_app(tmp_path, chatty_folder):
+    """What `serve run` / `serve deploy` do with a config file: import `import_path`, call it with `args`."""
+    (tmp_path / "trio.yaml").write_text(yaml.safe_dump(trio(str(chatty_folder)), sort_keys=False))
+    app_config = {"name": APP_NAME, "import_path": "rayswarm.serve:build_graph_app",
+                  "args": {"graphs": [str(tmp_path / "trio.yaml")], "max_batch_size": 8},
+                  "deployments": [{"name": "host-1", "num_replicas": 2}]}
+    module, _, attr = app_config["import_path"].partition(":")
+    builder = getattr(__import__(module, fromlist=[attr]), attr)
+    assert isinstance(builder(app_config["args"]), serve.Application)
+    graphs = load_graphs(parse(ServeArgs, app_config["args"]))
+    assert list(group_hosts(graphs)) == ["host-0", "host-1"]  # the names a config's `deployments:` uses
+    assert list(group_hosts(graphs)["host-1"]) == ["trio/other"]
+
+
+def test_the_shipped_serve_config_validates():
+    from ray.serve.schema import ServeDeploySchema
+
+    config = ServeDeploySchema.model_validate(yaml.safe_load((EXAMPLES / "serve.yaml").read_text()))
+    (app,) = config.applications
+    assert app.import_path == "rayswarm.serve:build_graph_app"
+    args = dict(app.args)
+    args["graphs"] = [str(EXAMPLES.parent / path) for path in args["graphs"]]  # relative to the repo root
+    assert set(load_graphs(parse(ServeArgs, args))) == {"chain", "vote", "critique"}  # checks, builds nothing
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"graphs": ["missing.yaml"]}, "no such graph or config file"),
+    ({"graphs": []}, "graphs"),
+    ({"graph": ["x.yaml"]}, 'did you mean "graphs"'),
+    ({"graphs": [str(EXAMPLES / "chain.yaml")] * 2}, "two graphs are named 'chain'"),
+    ({"graphs": [{"name": "g", "graph": {"agents": {"a": {"model": "tiny:nope"}},
+                                         "nodes": [{"name": "n", "agent": "a"}]}}]}, "unknown toy zoo model"),
+    ({"graphs": [str(EXAMPLES / "chain.yaml")], "max_batch_size": 0}, "max_batch_size"),
+])
+def test_bad_serve_args_fail_before_serve_starts(args, message):
+    with pytest.raises(RayswarmError, match=message):
+        build_graph_app(args)
+
+
+# ---- the `rayswarm serve` command -------------------------------------------------------------------
+
+
+def test_serve_command_refuses_bad_input(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such graph or config file" in capsys.readouterr().err
+
+
+def test_serve_command_serves_until_interrupted(tmp_path, chatty_folder):
+    (tmp_path / "trio.yaml").write_text(yaml.safe_dump(trio(str(chatty_folder)), sort_keys=False))
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
+    server = subprocess.Popen([sys.executable, "-m", "rayswarm", "serve", str(tmp_path / "trio.yaml"),
+                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env=env)
+    watchdog = threading.Timer(180, server.kill)  # a hung start fails the test instead of hanging it
+    watchdog.start()
+    try:
+        lines = iter(server.stdout.readline, "")  # ends if the command dies
+        banner = next((line for line in lines if line.startswith("serving")), "")  # printed once ready
+        assert banner.startswith(f"serving trio at http://127.0.0.1:{port}/v1"), banner
+        assert "host-0: trio/writer, trio/critic" in next(lines)
+        assert chat(f"http://127.0.0.1:{port}", "hi").status_code == 200
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0
+    finally:
+        watchdog.cancel()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
