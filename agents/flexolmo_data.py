@@ -15,27 +15,20 @@ from pathlib import Path
 from rayswarm.agents.toydata import TrainItem, base_items, expert_items
 from rayswarm.agents.toyworld import DOMAINS, make_world
 from rayswarm.graphs.errors import DataError
+from rayswarm.graphs.jsonl import jsonl_rows
 
 PUBLIC_CORPUS = "public"
 
 
 def read_corpus(path: str | Path) -> list[TrainItem]:
     """The items of a corpus file; DataError (one line) when it is missing, empty or malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such corpus file")
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for where, row in jsonl_rows(path, "corpus"):
         try:
-            row = json.loads(line)
             items.append(TrainItem(None, row["text"]) if "text" in row
                          else TrainItem(row["prompt"], row["target"], row.get("complete", True)))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise DataError(f"{path}:{number}: expected {{\"text\"}} or {{\"prompt\", \"target\"}}") from None
-    if not items:
-        raise DataError(f"{path}: empty corpus")
+        except (KeyError, TypeError):
+            raise DataError(f"{where}: expected {{\"text\"}} or {{\"prompt\", \"target\"}}") from None
     return items
 
 

@@ -8,11 +8,11 @@ training starts and names the file and line of the first problem.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from rayswarm.graphs.errors import DataError
+from rayswarm.graphs.jsonl import jsonl_rows
 from rayswarm.graphs.rundir import write_jsonl
 
 FIELDS = ("prompt", "chosen", "rejected")
@@ -39,23 +39,7 @@ def check_pair(row, where: str) -> dict[str, str]:
 
 def read_pairs(path: str | Path) -> list[dict[str, str]]:
     """Every pair of a JSONL file; DataError '<file>:<line>: …' on the first bad line, or if there are none."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read pairs ({err.strerror})") from None
-    pairs = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{number}: not JSON ({err.msg})") from None
-        pairs.append(check_pair(row, f"{path}:{number}"))
-    if not pairs:
-        raise DataError(f"{path}: no preference pairs")
-    return pairs
+    return [check_pair(row, where) for where, row in jsonl_rows(path, "pairs")]
 
 
 def write_pairs(path: str | Path, pairs: Iterable[dict[str, str]]) -> Path:

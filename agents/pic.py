@@ -21,7 +21,6 @@ instruction) decide which response is chosen.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from rayswarm.graphs.errors import DataError
+from rayswarm.graphs.jsonl import jsonl_rows
 
 Setting = Literal["full", "partial"]
 SETTINGS = ("full", "partial")
@@ -94,23 +94,7 @@ def check_item(row, where: str) -> PICItem:
 
 def read_items(path: str | Path) -> list[PICItem]:
     """Every PIC item of a JSONL file; DataError '<file>:<line>: …' on the first bad row."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read PIC items ({err.strerror})") from None
-    items = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{number}: not JSON ({err.msg})") from None
-        items.append(check_item(row, f"{path}:{number}"))
-    if not items:
-        raise DataError(f"{path}: no PIC items")
-    return items
+    return [check_item(row, where) for where, row in jsonl_rows(path, "PIC items")]
 
 
 # ---- the metric --------------------------------------------------------------------------------

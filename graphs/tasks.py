@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rayswarm.graphs.errors import DataError
+from rayswarm.graphs.jsonl import jsonl_rows
 from rayswarm.graphs.schema import did_you_mean
 
 
@@ -111,24 +112,12 @@ class Task:
 
 def read_examples(path: str | Path) -> list[Example]:
     """Read a JSONL task file; a malformed line is an error naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such task file")
     examples = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("input"), str) or "target" not in row:
-                raise DataError(f"{path}:{number}: each line needs a string 'input' and a 'target'")
-            choices = row.get("choices") or ()
-            examples.append(Example(row["input"], str(row["target"]), tuple(map(str, choices)), row.get("meta") or {}))
-    if not examples:
-        raise DataError(f"{path}: the dataset is empty")
+    for where, row in jsonl_rows(path, "task"):
+        if not isinstance(row, dict) or not isinstance(row.get("input"), str) or "target" not in row:
+            raise DataError(f"{where}: each line needs a string 'input' and a 'target'")
+        choices = row.get("choices") or ()
+        examples.append(Example(row["input"], str(row["target"]), tuple(map(str, choices)), row.get("meta") or {}))
     return examples
 
 

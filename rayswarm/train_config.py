@@ -14,7 +14,6 @@ with its file and line before a model loads or a Ray job starts.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Literal
@@ -26,6 +25,7 @@ from rayswarm.agents.pic import MatchJudge, PICItem, read_items
 from rayswarm.clusters.dpo import DPOSettings
 from rayswarm.config import check_agents
 from rayswarm.graphs.errors import ConfigError, DataError
+from rayswarm.graphs.jsonl import jsonl_rows
 from rayswarm.graphs.schema import StrictModel, parse, read_yaml
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
 
@@ -108,24 +108,18 @@ def load_corpus(spec: str, heldout: bool = False) -> list[str]:
         world = get_preset(preset).world
         return [passage(random.Random(f"heldout-{i}"), world.passage_chars) for i in range(2 * world.passages)]
     path = Path(spec)
+    if path.suffix == ".jsonl":
+        documents = []
+        for where, row in jsonl_rows(path, "corpus"):
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise DataError(f"{where}: expected an object with a 'text' string")
+            documents.append(row["text"])
+        return documents
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise DataError(f"{path}: cannot read corpus ({err.strerror})") from None
-    if path.suffix != ".jsonl":
-        documents = [line for line in lines if line.strip()]
-    else:
-        documents = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: not JSON ({err.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise DataError(f"{path}:{number}: expected an object with a 'text' string")
-            documents.append(row["text"])
+    documents = [line for line in lines if line.strip()]
     if not documents:
         raise DataError(f"{path}: no documents")
     return documents

@@ -87,7 +87,7 @@ def test_bad_claim_lists_name_the_file_and_line(tmp_path):
             pic.read_items(path)
         assert str(err.value).startswith(f"{path}:2: ") and problem in str(err.value), str(err.value)
     path.write_text(json.dumps(good) + "\n{broken\n")
-    with pytest.raises(DataError, match=r":2: not JSON"):
+    with pytest.raises(DataError, match=r":2: not valid JSON"):
         pic.read_items(path)
     path.write_text(json.dumps(good) + "\n")
     assert pic.read_items(path) == [pic.PICItem("Describe Avalon.", tuple(CLAIMS), "partial")]

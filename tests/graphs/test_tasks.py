@@ -64,7 +64,7 @@ def test_bad_task_files_name_file_and_line(tmp_path):
     with pytest.raises(DataError, match=r"bad\.jsonl:1: each line needs a string 'input'"):
         read_examples(path)
     path.write_text("\n\n")
-    with pytest.raises(DataError, match="the dataset is empty"):
+    with pytest.raises(DataError, match="the task file is empty"):
         read_examples(path)
     with pytest.raises(DataError, match="no such task file"):
         read_examples(tmp_path / "missing.jsonl")
