@@ -82,7 +82,7 @@ class FunctionBackend:
 
 def resolve_generation(graph: Graph, node: Node) -> GenerationOptions:
     """The agent's options with the fields the node sets on top."""
-    base = graph.agents[node.agent].generation
+    base = graph.spec_of(node.agent).generation
     if node.generation is None:
         return base
     overrides = {name: getattr(node.generation, name) for name in node.generation.model_fields_set}
@@ -110,14 +110,14 @@ class _Stepper:
         for name in self.levels[0]:
             node = graph.node(name)
             inbox = [{p: self.messages[p][i] for p in self.preds[name]} for i in range(len(questions))]
-            kept = [combine(list(m.values()), node.fan_in, node.aggregator) for m in inbox]
+            kept = [combine(list(m.values()), node.fan_in, node.aggregator, node.top_k or 2) for m in inbox]
             if node.agent is None:
                 self.outputs[name] = ["\n".join(k) for k in kept]
                 continue
             template = node.template or default_template(bool(self.preds[name]))
             self.prompts[name] = [render_prompt(template, question, previous, named)
                                   for question, previous, named in zip(questions, kept, inbox, strict=True)]
-            system = node.system if node.system is not None else graph.agents[node.agent].system
+            system = node.system if node.system is not None else graph.spec_of(node.agent).system
             requests.append(NodeRequest(name, node.agent, self.prompts[name], system,
                                         resolve_generation(graph, node)))
         return requests

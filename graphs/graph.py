@@ -26,8 +26,9 @@ from typing import Any
 
 import networkx as nx
 import yaml
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from rayswarm.graphs.ensembles import EnsembleSpec
 from rayswarm.graphs.errors import GraphError
 from rayswarm.graphs.fanin import FanIn, load_aggregator
 from rayswarm.graphs.messages import RESERVED_FIELDS, template_fields
@@ -49,6 +50,7 @@ class Node(StrictModel):
     template: str | None = None
     fan_in: FanIn = "concat"
     aggregator: str | None = None
+    top_k: int | None = Field(None, gt=0)  # fan_in "rank": how many messages to keep (default 2)
     # Only the fields given here override the agent's options (pydantic records which were set).
     generation: GenerationOptions | None = None
 
@@ -57,6 +59,7 @@ class Graph(StrictModel):
     """A DAG of nodes over named agents. Built and validated from Python, a dict, YAML or networkx."""
 
     agents: dict[str, AgentSpec]
+    ensembles: dict[str, EnsembleSpec] = {}  # agents made of agents (graphs/ensembles.py)
     nodes: list[Node]
     edges: list[tuple[str, str]] = []
     output: str | None = None
@@ -69,6 +72,16 @@ class Graph(StrictModel):
             return edges
         return [_split_arrow(edge) if isinstance(edge, str) else edge for edge in edges]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pattern_shorthand(cls, data: Any) -> Any:
+        """`{pattern: debate, agents: ..., <its arguments>}` is the ready-made graph (graphs/patterns.py)."""
+        if isinstance(data, dict) and "pattern" in data:
+            from rayswarm.graphs.patterns import from_pattern  # patterns build Graphs: import when used
+
+            return from_pattern(data).model_dump(exclude_unset=True)
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> Graph:
         self.validate()
@@ -78,8 +91,8 @@ class Graph(StrictModel):
         """Equal as graphs: the order of `edges` carries no meaning (predecessors follow node order)."""
         if not isinstance(other, Graph):
             return NotImplemented
-        return (self.agents, self.nodes, set(self.edges), self.output) == (
-            other.agents, other.nodes, set(other.edges), other.output)
+        return (self.agents, self.ensembles, self.nodes, set(self.edges), self.output) == (
+            other.agents, other.ensembles, other.nodes, set(other.edges), other.output)
 
     # ---------------------------------------------------------------- structure
 
@@ -88,6 +101,10 @@ class Graph(StrictModel):
             if node.name == name:
                 return node
         raise GraphError(f"unknown node '{name}'{did_you_mean(name, self.names)}")
+
+    def spec_of(self, agent: str) -> AgentSpec | EnsembleSpec:
+        """What a node's `agent` names: a single model or an ensemble."""
+        return self.agents[agent] if agent in self.agents else self.ensembles[agent]
 
     @property
     def names(self) -> list[str]:
@@ -152,6 +169,7 @@ class Graph(StrictModel):
         call it again after mutating a list in place (graph.nodes.append(...))."""
         if not self.nodes:
             raise GraphError("the graph has no nodes")
+        self._check_ensembles()
         self._check_nodes()
         self._check_edges()
         preds = self.predecessor_map()
@@ -178,15 +196,30 @@ class Graph(StrictModel):
             if name in seen:
                 raise GraphError(f"duplicate node name '{name}'")
             seen.add(name)
-            if node.agent is not None and node.agent not in self.agents:
-                hint = did_you_mean(node.agent, self.agents)
+            if node.agent is not None and node.agent not in self.agents and node.agent not in self.ensembles:
+                hint = did_you_mean(node.agent, [*self.agents, *self.ensembles])
                 raise GraphError(f"node '{name}': unknown agent '{node.agent}'{hint}")
             if node.agent is None and (node.system, node.template, node.generation) != (None, None, None):
                 raise GraphError(f"node '{name}' has no agent, so its system/template/generation "
                                  "would be ignored")
+            if node.top_k is not None and node.fan_in != "rank":
+                raise GraphError(f"node '{name}': 'top_k' goes with fan_in 'rank', and only with it")
             if (node.fan_in == "custom") != (node.aggregator is not None):
                 raise GraphError(f"node '{name}': 'aggregator: module:function' goes with fan_in 'custom', "
                                  "and only with it")
+
+    def _check_ensembles(self) -> None:
+        for name, ensemble in self.ensembles.items():
+            if name in self.agents:
+                raise GraphError(f"ensemble '{name}' has the name of an agent; pick another")
+            members = ensemble.members()
+            for member in members:
+                if member in self.ensembles:
+                    raise GraphError(f"ensemble '{name}': member '{member}' is an ensemble; members are agents")
+                if member not in self.agents:
+                    raise GraphError(f"ensemble '{name}': unknown agent '{member}'{did_you_mean(member, self.agents)}")
+            if len(set(members)) < len(members):
+                raise GraphError(f"ensemble '{name}' lists an agent twice")
 
     def _check_edges(self) -> None:
         names, seen = set(self.names), set()

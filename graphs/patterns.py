@@ -13,6 +13,7 @@ from itertools import pairwise
 
 from rayswarm.graphs.errors import GraphError
 from rayswarm.graphs.graph import Graph, Node
+from rayswarm.graphs.schema import did_you_mean
 from rayswarm.graphs.spec import AgentSpec
 
 
@@ -90,6 +91,61 @@ def majority_vote(agent_names: Sequence[str], *, agents: Mapping[str, AgentSpec]
     voters = [Node(name=f"voter{i}", agent=agent) for i, agent in enumerate(agent_names)]
     return Graph(agents=dict(agents), nodes=[*voters, Node(name="vote", fan_in="vote")],
                  edges=[(voter.name, "vote") for voter in voters])
+
+
+FUSE_TEMPLATE = (
+    "Please answer the following question by fusing the best candidate answers, ranked best first, "
+    "into one answer.\n{previous}Question: {question}"
+)
+
+
+def rank_and_fuse(candidates: Sequence[str], fuser: str, top_k: int = 2, *,
+                  agents: Mapping[str, AgentSpec]) -> Graph:
+    """LLM-Blender's shape: candidates answer; the `top_k` answers the others agree with most are kept
+    (fan_in rank) and the fuser writes one answer from them."""
+    _need(candidates, "rank_and_fuse")
+    nodes = [Node(name=f"candidate{i}", agent=agent) for i, agent in enumerate(candidates)]
+    fuse = Node(name="fuse", agent=fuser, fan_in="rank", top_k=top_k, template=FUSE_TEMPLATE)
+    return Graph(agents=dict(agents), nodes=[*nodes, fuse], edges=[(node.name, "fuse") for node in nodes])
+
+
+CARD_TEMPLATE = "Please write down what you know that helps answer the following question.\nQuestion: {question}"
+KNOWLEDGE_TEMPLATE = (
+    "Please answer the following question with the help of the knowledge below, "
+    "feel free to ignore wrong or unhelpful knowledge.\n{previous}Question: {question}"
+)
+
+
+def knowledge_cards(cards: Sequence[str], answerer: str, *, agents: Mapping[str, AgentSpec]) -> Graph:
+    """Knowledge Card: specialised agents each write what they know about the question (a card), and
+    the answerer reads every card before it answers."""
+    _need(cards, "knowledge_cards")
+    nodes = [Node(name=f"card{i}", agent=agent, template=CARD_TEMPLATE) for i, agent in enumerate(cards)]
+    answer = Node(name="answer", agent=answerer, template=KNOWLEDGE_TEMPLATE)
+    return Graph(agents=dict(agents), nodes=[*nodes, answer], edges=[(node.name, "answer") for node in nodes])
+
+
+PATTERNS = {
+    "chain": chain, "mixture_of_agents": mixture_of_agents, "debate": debate, "refine": refine,
+    "majority_vote": majority_vote, "rank_and_fuse": rank_and_fuse, "knowledge_cards": knowledge_cards,
+}
+
+
+def from_pattern(data: Mapping) -> Graph:
+    """A graph from its YAML shorthand: `{pattern: debate, agents: {...}, <the pattern's arguments>}`.
+
+        graph: {pattern: debate, agent_names: [codes, capitals, twins], rounds: 2, agents: {...}}
+    """
+    args = dict(data)
+    name = args.pop("pattern")
+    if name not in PATTERNS:
+        raise GraphError(f"unknown pattern '{name}'{did_you_mean(name, PATTERNS)}; known: {', '.join(PATTERNS)}")
+    agents = {key: AgentSpec.model_validate(spec) if isinstance(spec, Mapping) else spec
+              for key, spec in (args.pop("agents", None) or {}).items()}
+    try:
+        return PATTERNS[name](**args, agents=agents)
+    except TypeError as err:
+        raise GraphError(f"pattern '{name}': {err}") from None
 
 
 def _need(items: Sequence, what: str) -> None:

@@ -31,3 +31,12 @@ def test_load_aggregator_errors():
         load_aggregator("os.path.commonprefix")
     with pytest.raises(GraphError, match=r"cannot import aggregator 'no_such_module_xyz:f' \(ModuleNotFound"):
         load_aggregator("no_such_module_xyz:f")
+
+
+def test_rank_keeps_the_answers_the_others_agree_with_most_best_first():
+    messages = ["Bokia, Tamon", "Ruvia", "Bokia Tamon", "Bokia, Lusk"]
+    # "Bokia, Tamon" and "Bokia Tamon" agree fully with each other and half with "Bokia, Lusk".
+    assert combine(messages, "rank", top_k=2) == ["Bokia, Tamon", "Bokia Tamon"]
+    assert combine(messages, "rank", top_k=3)[2] == "Bokia, Lusk"
+    assert combine(["only"], "rank", top_k=2) == ["only"]
+    assert combine(["a", "b", "c"], "rank", top_k=2) == ["a", "b"]  # no agreement at all: order kept

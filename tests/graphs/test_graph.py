@@ -99,7 +99,7 @@ def test_base_graph_is_valid():
     (lambda d: node(d, "draft").update(generation={"max_tokens": 3}),
      "unknown key 'nodes.0.generation.max_tokens' (did you mean \"max_new_tokens\"?)"),
     (lambda d: node(d, "draft").update(fan_in="mean"),
-     "nodes.0.fan_in: Input should be 'concat', 'vote' or 'custom'"),
+     "nodes.0.fan_in: Input should be 'concat', 'vote', 'rank' or 'custom'"),
     (lambda d: d["edges"].append("critic - final"), "edge 'critic - final' must look like 'src -> dst'"),
 ])
 def test_each_mistake_is_one_line_naming_it(edit, expected):

@@ -3,7 +3,15 @@ import pytest
 from rayswarm.graphs.errors import GraphError
 from rayswarm.graphs.execute import FunctionBackend, run_graph
 from rayswarm.graphs.graph import Graph
-from rayswarm.graphs.patterns import chain, debate, majority_vote, mixture_of_agents, refine
+from rayswarm.graphs.patterns import (
+    chain,
+    debate,
+    knowledge_cards,
+    majority_vote,
+    mixture_of_agents,
+    rank_and_fuse,
+    refine,
+)
 from rayswarm.graphs.spec import AgentSpec
 
 AGENTS = {name: AgentSpec(model=f"tiny:{name}") for name in ("a", "b", "c")}
@@ -72,3 +80,30 @@ def test_patterns_survive_yaml():
 def test_pattern_mistakes(build, message):
     with pytest.raises(GraphError, match=message):
         build()
+
+
+def test_rank_and_fuse_gives_the_fuser_the_top_k_candidates_best_first():
+    graph = rank_and_fuse(["a", "b", "c"], "c", top_k=2, agents=AGENTS)
+    answers = {"a": "Bokia Tamon", "b": "Ruvia", "c": "Bokia, Tamon"}
+    backend = FunctionBackend(lambda agent, prompts: [answers[agent] if "fusing" not in p else p for p in prompts])
+    fused = run_graph(graph, ["q"], backend).final[0]
+    assert "Previous response 1: Bokia Tamon\nPrevious response 2: Bokia, Tamon\nQuestion: q" in fused
+    assert "Ruvia" not in fused
+
+
+def test_knowledge_cards_feed_every_card_to_the_answerer():
+    graph = knowledge_cards(["a", "b"], "c", agents=AGENTS)
+    result = run_graph(graph, ["q"], FunctionBackend(lambda agent, prompts: [f"card of {agent}"] * len(prompts)))
+    assert result.prompts["card0"][0].startswith("Please write down what you know")
+    assert "Previous response 1: card of a\nPrevious response 2: card of b\nQuestion: q" in result.prompts["answer"][0]
+
+
+def test_a_pattern_is_a_graph_in_yaml():
+    data = {"pattern": "debate", "agent_names": ["a", "b"], "rounds": 2, "agents": {"a": {"model": "x"},
+                                                                                     "b": {"model": "y"}}}
+    graph = Graph.from_dict(data)
+    assert graph.output_node == "vote" and len(graph.levels()) == 3
+    with pytest.raises(GraphError, match="unknown pattern 'debat' \\(did you mean \"debate\"\\?\\)"):
+        Graph.from_dict({**data, "pattern": "debat"})
+    with pytest.raises(GraphError, match="pattern 'debate': .*unexpected keyword argument 'round'"):
+        Graph.from_dict({**{k: v for k, v in data.items() if k != "rounds"}, "round": 2})
