@@ -63,8 +63,17 @@ def graph_app(graphs: dict[str, Graph], args: Batching):
         num_gpus = max(spec.num_gpus for spec in specs.values())
         replicas = max(spec.replicas for spec in specs.values())
         hosts[name] = HostDeployment.options(
-            name=name, num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS,
+            # A model that fails to load rarely loads on a retry: fail the deploy after a few tries, not 20.
+            name=name, num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS, max_constructor_retry_count=3,
             ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
         ).bind(specs, args.max_batch_size, args.batch_wait_timeout_s, threads=max(1, math.floor(num_cpus)))
         routes.update(dict.fromkeys(specs, name))
     return GraphIngress.options(max_ongoing_requests=MAX_ONGOING_REQUESTS).bind(graphs, hosts, routes)
+
+
+def deploy_failure(message: str) -> str:
+    """The cause of a failed deploy, from Serve's message (which ends with the replica's traceback):
+    its last line, "ExceptionType: what went wrong"."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    cause = next((line for line in reversed(lines) if ": " in line and not line.startswith("File ")), lines[-1])
+    return cause.removeprefix("rayswarm.graphs.errors.")

@@ -23,7 +23,7 @@ from ray import serve
 
 from rayswarm.agents.backend import LocalBackend
 from rayswarm.cli import main
-from rayswarm.clusters.serve import APP_NAME, group_hosts
+from rayswarm.clusters.serve import APP_NAME, deploy_failure, group_hosts
 from rayswarm.graphs import BudgetForcing, GenerationOptions, Graph, RayswarmError, run_graph
 from rayswarm.graphs.schema import parse
 from rayswarm.serve import ServeArgs, build_graph_app, load_graphs
@@ -299,3 +299,26 @@ def test_serve_command_serves_until_interrupted(tmp_path, chatty_folder):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_deploy_failure_names_the_replicas_error():
+    message = ("Deploying application rayswarm failed: Failed to update the deployments ['host-0'].\n"
+               "Traceback (most recent call last):\n  File \"/x/host.py\", line 3, in __init__\n"
+               "    load(folder)\nOSError: no file named model.safetensors in /m\n")
+    assert deploy_failure(message) == "OSError: no file named model.safetensors in /m"
+    assert deploy_failure("rayswarm.graphs.errors.SourceError: bad") == "SourceError: bad"
+
+
+def test_a_model_that_fails_to_load_is_one_line_and_exit_2(tmp_path, chatty_folder):
+    import shutil
+
+    broken = shutil.copytree(chatty_folder, tmp_path / "broken")
+    (broken / "model.safetensors").write_bytes(b"not weights")  # passes validation, fails to load
+    (tmp_path / "trio.yaml").write_text(yaml.safe_dump(trio(str(broken)), sort_keys=False))
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([sys.executable, "-m", "rayswarm", "serve", str(tmp_path / "trio.yaml"),
+                           "--port", str(free_port())], capture_output=True, text=True, env=env, timeout=300)
+    ours = [line for line in done.stderr.splitlines() if line.startswith("rayswarm:")]
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(ours) == 1 and ours[0].startswith("rayswarm: error: a model failed to load: "), ours
+    assert "serving" not in done.stdout
