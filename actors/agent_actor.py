@@ -14,6 +14,7 @@ import ray
 import torch
 
 from rayswarm.actors.host import ModelHost
+from rayswarm.agents.decoding import Completion
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
 
 
@@ -42,6 +43,25 @@ class AgentActor:
     def score(self, name: str, prompts: list[str], continuations: list[str], reduction: str = "sum",
               system: str | None = None, weights: torch.Tensor | None = None) -> list:
         return self.host.score(name, prompts, continuations, reduction, system, weights)
+
+    def continue_answers(self, name: str, prompts: list[str], answers: list[str], options: GenerationOptions,
+                         system: str | None = None) -> list[Completion]:
+        return self.host.continue_answers(name, prompts, answers, options, system)
+
+    def tokens_generated(self) -> int:
+        return self.host.tokens_generated()
+
+    def vocabulary(self) -> tuple:
+        return self.host.vocabulary()
+
+    def start_decoding(self, name: str, prompts: list[str], session: str, system: str | None = None) -> torch.Tensor:
+        return self.host.start_decoding(name, prompts, session, system)
+
+    def step_decoding(self, name: str, tokens: list[int], session: str) -> torch.Tensor:
+        return self.host.step_decoding(name, tokens, session)
+
+    def end_decoding(self, name: str, generated: list[int], session: str) -> None:
+        self.host.end_decoding(name, generated, session)
 
     def get_vector(self, name: str) -> torch.Tensor:
         return self.host.get_vector(name)

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from rayswarm.agents.agent import Agent
+from rayswarm.agents.decoding import Completion
 from rayswarm.agents.sources import resolve_source
+from rayswarm.agents.stepping import Stepper, vocabulary
+from rayswarm.agents.streaming import stream_answer
 from rayswarm.agents.weights import ParameterVector
 from rayswarm.graphs.errors import ConfigError
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
@@ -56,6 +60,7 @@ class ModelHost:
             if path is not None:
                 self._load_adapter(name, path)
         self._vectors: dict[str, ParameterVector] = {}
+        self.sessions: dict[tuple[str, str], Stepper] = {}  # (session id, agent) -> its open decoding
 
     def _load_adapter(self, name: str, path: Path) -> None:
         from peft import PeftModel
@@ -119,6 +124,50 @@ class ModelHost:
         with self.active(name) as agent:
             return agent.score(prompts, continuations, reduction=reduction, system=self._system(name, system),
                                options=self.specs[name].generation)
+
+    def continue_answers(self, name: str, prompts: list[str], answers: list[str], options: GenerationOptions,
+                         system: str | None = None) -> list[Completion]:
+        """Agent `name` continues answers already begun (switch generation, agents/routing.py)."""
+        with self.active(name) as agent:
+            return agent.continue_answers(prompts, answers, options, self._system(name, system))
+
+    def stream(self, name: str, prompt: str, options: GenerationOptions, system: str | None = None) -> Iterator[str]:
+        """Agent `name`'s answer to one prompt, piece by piece (agents/streaming.py). The adapter stays
+        switched in until the last piece: consume it before the host serves anything else."""
+        with self.active(name) as agent:
+            yield from stream_answer(agent, prompt, options, self._system(name, system))
+
+    def tokens_generated(self) -> int:
+        """Tokens generated so far by every agent of this host."""
+        return self.agent.tokens_generated
+
+    # ---- incremental decoding, for logit-level ensembles (agents/logit_fusion.py) ----------------
+
+    def vocabulary(self) -> tuple:
+        """(tokenizer, EOS ids), shared by every agent of this host."""
+        return vocabulary(self.agent)
+
+    def start_decoding(self, name: str, prompts: list[str], session: str,
+                       system: str | None = None) -> torch.Tensor:
+        """Open `session` on agent `name` (agents/stepping.py): its first next-token log-probs.
+
+        A session remembers its agent, and every step switches that agent's adapter in: sessions of
+        two agents of this host (a fusion of two experts on one base) interleave step by step.
+        """
+        with self.active(name) as agent:
+            stepper = Stepper(agent)
+            logprobs = stepper.start(prompts, self._system(name, system), self.specs[name].generation)
+        self.sessions[(session, name)] = stepper
+        return logprobs
+
+    def step_decoding(self, name: str, tokens: list[int], session: str) -> torch.Tensor:
+        with self.active(name):
+            return self.sessions[(session, name)].step(tokens)
+
+    def end_decoding(self, name: str, generated: list[int], session: str) -> None:
+        """Free the session (a start that failed left none); `generated` tokens count as this host's output."""
+        self.sessions.pop((session, name), None)
+        self.agent.tokens_generated += sum(generated)
 
     def vector(self, name: str) -> ParameterVector:
         """Agent `name`'s LoRA parameters as one flat vector (each agent's own, never another's)."""

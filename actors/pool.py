@@ -22,12 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ray
+import torch
 
 from rayswarm.actors.agent_actor import start_actor
 from rayswarm.actors.host import base_key
+from rayswarm.agents.decoding import Completion
+from rayswarm.agents.ensemble import run_ensemble
+from rayswarm.graphs.ensembles import EnsembleSpec
 from rayswarm.graphs.errors import ConfigError
 from rayswarm.graphs.execute import NodeRequest
-from rayswarm.graphs.spec import AgentSpec
+from rayswarm.graphs.spec import AgentSpec, GenerationOptions
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,9 @@ class AgentPool:
     """Actors for a set of agents; `generate(requests)` makes it a graph-executor Backend."""
 
     def __init__(self, agents: dict[str, AgentSpec], seed: int = 0, reserve_cpus: float | None = None,
-                 max_restarts: int = 3):
+                 max_restarts: int = 3, ensembles: dict[str, EnsembleSpec] | None = None):
         self.specs = dict(agents)
+        self.ensembles = dict(ensembles or {})
         self.seed = seed
         groups: dict[tuple, list[str]] = {}
         for name, spec in self.specs.items():
@@ -114,19 +119,33 @@ class AgentPool:
     def actors(self, agent: str) -> list:
         return self._placement_of[agent].actors
 
-    def submit(self, agent: str, method: str, prompts: list[str], **kwargs) -> list:
-        """Split one batch across the agent's replicas; returns one ObjectRef per chunk, in order."""
+    def submit(self, agent: str, method: str, prompts: list[str], *rows: list, **kwargs) -> list:
+        """Split one batch (prompts, and any row-aligned lists after them) across the agent's replicas;
+        returns one ObjectRef per chunk, in order."""
         actors = self.actors(agent)
-        return [getattr(actor, method).remote(agent, [prompts[i] for i in chunk], **kwargs)
+        return [getattr(actor, method).remote(agent, *([column[i] for i in chunk] for column in (prompts, *rows)),
+                                              **kwargs)
                 for actor, chunk in zip(actors, even_chunks(len(prompts), len(actors)), strict=False)]
 
     def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
-        pending = []
-        for request in requests:
+        pending, ensembles = [], {}
+        for k, request in enumerate(requests):
             options, system = request.call_settings(self.seed)
-            pending.append(self.submit(request.agent, "generate", request.prompts, options=options, system=system))
-        # Everything is in flight before the first wait: independent nodes overlap.
-        return [[text for chunk in ray.get(refs) for text in chunk] for refs in pending]
+            if request.agent in self.ensembles:
+                ensembles[k] = (request, options)
+                pending.append([])
+            else:
+                pending.append(self.submit(request.agent, "generate", request.prompts, options=options, system=system))
+        # Every single-agent request is in flight before the first wait: independent nodes overlap.
+        # Ensembles drive their members from here, one step at a time, meanwhile.
+        finished = {k: run_ensemble(self.ensembles[request.agent], PoolMembers(self), request.prompts, options,
+                                    request.system)
+                    for k, (request, options) in ensembles.items()}
+        return [finished[k] if k in finished else [text for chunk in ray.get(refs) for text in chunk]
+                for k, refs in enumerate(pending)]
+
+    def tokens_generated(self) -> int:
+        return sum(ray.get([actor.tokens_generated.remote() for p in self.placements for actor in p.actors]))
 
     def shutdown(self) -> None:
         for placement in self.placements:
@@ -140,3 +159,49 @@ class AgentPool:
 
     def __exit__(self, *exc) -> None:
         self.shutdown()
+
+
+class PoolMembers:
+    """An ensemble's members as the actors of an AgentPool (agents/ensemble.py Members)."""
+
+    def __init__(self, pool: AgentPool):
+        self.pool = pool
+
+    def generate(self, agent: str, prompts: list[str], options: GenerationOptions, system: str | None) -> list[str]:
+        refs = self.pool.submit(agent, "generate", prompts, options=options, system=system)
+        return [text for chunk in ray.get(refs) for text in chunk]
+
+    def score(self, agent: str, prompts: list[str], continuations: list[str],
+              system: str | None) -> list[list[float]]:
+        refs = self.pool.submit(agent, "score", prompts, continuations, reduction="none", system=system)
+        return [row for chunk in ray.get(refs) for row in chunk]
+
+    def continue_answers(self, agent: str, prompts: list[str], answers: list[str], options: GenerationOptions,
+                         system: str | None) -> list[Completion]:
+        refs = self.pool.submit(agent, "continue_answers", prompts, answers, options=options, system=system)
+        return [completion for chunk in ray.get(refs) for completion in chunk]
+
+    def spec(self, agent: str) -> AgentSpec:
+        return self.pool.specs[agent]
+
+    def vocabulary(self, agent: str) -> tuple:
+        return ray.get(self.pool.actors(agent)[0].vocabulary.remote())
+
+    def start_decoding(self, session: str, agents: list[str], prompts: list[str],
+                       system: str | None) -> list[torch.Tensor]:
+        return _gather([self.pool.submit(agent, "start_decoding", prompts, session=session, system=system)
+                        for agent in agents])
+
+    def step_decoding(self, session: str, agents: list[str], tokens: list[int]) -> list[torch.Tensor]:
+        # One round of calls per token, every member's in flight before the first wait, so members on
+        # different actors compute their step at the same time. Replicas each hold their chunk's rows.
+        return _gather([self.pool.submit(agent, "step_decoding", tokens, session=session) for agent in agents])
+
+    def end_decoding(self, session: str, generated: dict[str, list[int]]) -> None:
+        ray.get([ref for agent, counts in generated.items()
+                 for ref in self.pool.submit(agent, "end_decoding", counts, session=session)])
+
+
+def _gather(pending: list[list]) -> list[torch.Tensor]:
+    """Each agent's log-probs, its replicas' chunks joined back in row order."""
+    return [torch.cat(ray.get(refs)) for refs in pending]

@@ -42,6 +42,7 @@ class Agent:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padding is always masked
         self._vectors: dict = {}
+        self.tokens_generated = 0  # every token any call has generated: what `rayswarm compare` counts
 
     @classmethod
     def from_spec(cls, spec: AgentSpec, name: str | None = None) -> Agent:
@@ -148,6 +149,26 @@ class Agent:
             completions = self.complete(texts, options, add_special_tokens=not chat, adapter_names=adapter_names)
             return [completion.text for completion in completions]
 
+    def continue_answers(
+        self,
+        prompts: list[str],
+        answers: list[str],
+        options: GenerationOptions | None = None,
+        system: str | None = None,
+    ) -> list[Completion]:
+        """Continue answers already begun: prompt i rendered as generate() renders it, then answers[i].
+
+        Returns Completions, whose `finish` says whether the answer ended before `max_new_tokens`
+        (switch generation hands an answer from model to model this way).
+        """
+        options = self.options(options)
+        if len(answers) != len(prompts):
+            raise DataError(f"{len(answers)} answers begun for {len(prompts)} prompts")
+        texts, chat = self._render_all(prompts, system, options)
+        with seeded(options.seed, self.device):
+            return self.complete([text + answer for text, answer in zip(texts, answers, strict=True)], options,
+                                 add_special_tokens=not chat)
+
     def generate_with_budget(
         self,
         prompts: list[str],
@@ -194,6 +215,7 @@ class Agent:
                 )
                 for i, completion in zip(batch, completions, strict=True):
                     results[i] = completion
+        self.tokens_generated += sum(completion.num_tokens for completion in results)
         return results
 
     # ---- scoring -------------------------------------------------------------------------------

@@ -113,12 +113,14 @@ def decode_rows(
     stop: list[str],
     min_one_token: bool = False,
     adapter_names: list[str] | None = None,
+    streamer=None,
 ) -> list[Completion]:
     """Generate after each token row, row i for at most caps[i] tokens, stopping early on stop/EOS.
 
     min_one_token bans EOS and single-token stop strings at the first step (s1's `min_tokens=1`), so
     a thinking round always makes progress. adapter_names (a PEFT model only) runs row i with LoRA
-    adapter adapter_names[i]: many adapters in one batch ("__base__" = none).
+    adapter adapter_names[i]: many adapters in one batch ("__base__" = none). streamer (one row
+    only): a transformers streamer that receives the tokens as they come (agents/streaming.py).
     """
     ids, mask = left_pad(rows, tokenizer.pad_token_id)
     eos_ids = eos_token_ids(model, tokenizer)
@@ -134,6 +136,7 @@ def decode_rows(
         eos_token_id=eos_ids,
         pad_token_id=tokenizer.pad_token_id,
         **({"adapter_names": adapter_names} if adapter_names is not None else {}),
+        **({"streamer": streamer} if streamer is not None else {}),
         **sampling_kwargs(options),
     )
     new = out[:, ids.shape[1] :].cpu()
