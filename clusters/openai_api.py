@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 
 from rayswarm.clusters.serve import MAX_ONGOING_REQUESTS, agent_key
 from rayswarm.graphs.errors import RayswarmError
-from rayswarm.graphs.execute import GraphResult, NodeRequest, run_graph
+from rayswarm.graphs.execute import GraphResult, NodeRequest, run_graph, run_to_output
 from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.schema import did_you_mean, parse
 from rayswarm.graphs.spec import GenerationOptions
@@ -128,10 +128,15 @@ class HandleBackend:
     async def _call_all(self, requests: list[NodeRequest]) -> list:
         return await asyncio.gather(*(self._call(request) for request in requests))  # a wavefront at once
 
-    def _call(self, request: NodeRequest):
+    def routed(self, request: NodeRequest) -> tuple[Any, NodeRequest]:
+        """The host deployment of a node's agent, and the request as that host knows it."""
         key = agent_key(self.graph, request.agent)
         request = replace(request, agent=key, generation=request.generation.model_copy(update=self.overrides))
-        return self.hosts[self.routes[key]].generate.remote(request)
+        return self.hosts[self.routes[key]], request
+
+    def _call(self, request: NodeRequest):
+        host, request = self.routed(request)
+        return host.generate.remote(request)
 
     def usage(self) -> dict[str, int]:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
@@ -150,14 +155,36 @@ def completion(call: ChatCall, result: GraphResult, usage: dict[str, int]) -> di
     }
 
 
-def stream_chunks(body: dict):
-    """A finished completion as OpenAI's server-sent chunks: the graph has already run in full."""
-    head = {key: body[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-    content = body["choices"][0]["message"]["content"]
-    for delta, finish in (({"role": "assistant", "content": content}, None), ({}, "stop")):
-        chunk = head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        yield f"data: {json.dumps(chunk)}\n\n"
-    yield "data: [DONE]\n\n"
+def sse(data: dict | str) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+async def stream_events(call: ChatCall, pieces):
+    """OpenAI's server-sent chunks: the role, a chunk per piece of text as it comes, the finish, [DONE].
+
+    A failure after the first chunk cannot change the HTTP status any more: it is sent as an
+    {"error": ...} event before [DONE], as OpenAI's own streams do.
+    """
+    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": call.model}
+
+    def chunk(delta: dict, finish: str | None = None) -> str:
+        return sse(head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        async for piece in pieces:
+            yield chunk({"content": piece})
+    except Exception as err:
+        error = failure(err)
+        yield sse({"error": {"message": str(error), "type": error.kind, "param": None, "code": error.code}})
+    else:
+        yield chunk({}, "stop")
+    yield sse("[DONE]")
+
+
+async def one_piece(text: str):
+    yield text
 
 
 def failure(err: Exception) -> ApiError:
@@ -201,12 +228,25 @@ class GraphIngress:
         try:
             call = parse_chat(await request.body(), self.graphs)
             loop = asyncio.get_running_loop()
+            if call.stream:  # every node before the output runs first; errors there are still plain HTTP errors
+                pieces = await loop.run_in_executor(self.threads, self._run_to_output, call, loop)
+                return StreamingResponse(stream_events(call, pieces), media_type="text/event-stream")
             body = await loop.run_in_executor(self.threads, self._answer, call, loop)
         except ApiError as err:
             return err.response()
-        if call.stream:
-            return StreamingResponse(stream_chunks(body), media_type="text/event-stream")
         return body
+
+    def _run_to_output(self, call: ChatCall, loop: asyncio.AbstractEventLoop):
+        """Run the graph up to its output node; the output node's tokens as an async iterator of pieces."""
+        backend = HandleBackend(self.hosts, self.routes, call.model, call.overrides, loop)
+        try:
+            pending = run_to_output(self.graphs[call.model], [call.question], backend)
+        except Exception as err:
+            raise failure(err) from None
+        if pending.request is None:  # an aggregator is the output: its answer is ready, in one piece
+            return one_piece(pending.finish().final[0])
+        host, request = backend.routed(pending.request)
+        return host.options(stream=True).stream.remote(request)
 
     def _answer(self, call: ChatCall, loop: asyncio.AbstractEventLoop) -> dict:
         backend = HandleBackend(self.hosts, self.routes, call.model, call.overrides, loop)

@@ -64,6 +64,29 @@ class HostDeployment:
             raise reply
         return reply
 
+    async def stream(self, request: NodeRequest):
+        """One prompt's answer, piece by piece (`stream: true`); not batched: its tokens go out as they come.
+
+        It decodes on the same single compute thread as the batches, so no batch switches the adapter
+        under it; the pieces cross to the event loop through a queue.
+        """
+        loop, pieces = asyncio.get_running_loop(), asyncio.Queue()
+        end = object()
+
+        def work() -> None:
+            try:
+                for piece in self.host.stream(request.agent, request.prompts[0], request.generation, request.system):
+                    loop.call_soon_threadsafe(pieces.put_nowait, piece)
+            except Exception as err:  # handed to the caller, after what was already sent
+                loop.call_soon_threadsafe(pieces.put_nowait, err)
+            loop.call_soon_threadsafe(pieces.put_nowait, end)
+
+        self.compute.submit(work)
+        while (piece := await pieces.get()) is not end:
+            if isinstance(piece, Exception):
+                raise piece
+            yield piece
+
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
     async def decode(self, requests: list[NodeRequest]) -> list[NodeReply | Exception]:
         replies = await asyncio.get_running_loop().run_in_executor(self.compute, self._decode_batch, requests)

@@ -135,6 +135,38 @@ class _Stepper:
         return GraphResult(self.graph.output_node, self.outputs, self.prompts)
 
 
+@dataclass
+class PendingOutput:
+    """A graph run up to its output node: `request` is the output node's model call, not yet made
+    (None when the output node has no agent: then the run is complete). `finish` takes its outputs."""
+
+    request: NodeRequest | None
+    _stepper: _Stepper
+    _level: list[NodeRequest]
+    _replies: list[list[str]]
+
+    def finish(self, outputs: list[str] | None = None) -> GraphResult:
+        if self.request is not None:
+            self._stepper.accept([*self._level, self.request], [*self._replies, list(outputs)])
+        return self._stepper.result()
+
+
+def run_to_output(graph: Graph, questions: Sequence[str], backend: Backend) -> PendingOutput:
+    """Run every node the output node may read, and hand back the output node's call instead of making it,
+    so a server can stream that last call's tokens. Nodes of later levels never run: none feeds the output."""
+    stepper, output = _Stepper(graph, questions), graph.output_node
+    while True:
+        requests = stepper.requests()
+        last = next((request for request in requests if request.node == output), None)
+        others = [request for request in requests if request is not last]
+        replies = backend.generate(others) if others else []
+        if last is not None:
+            return PendingOutput(last, stepper, others, replies)
+        stepper.accept(others, replies)
+        if output in stepper.outputs:
+            return PendingOutput(None, stepper, [], [])
+
+
 def run_graph(graph: Graph, questions: Sequence[str], backend: Backend) -> GraphResult:
     """Answer every question with the graph, wavefront by wavefront."""
     return run_graphs([graph], questions, backend)[0]
