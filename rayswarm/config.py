@@ -18,17 +18,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from rayswarm.agents.sources import check_source
 from rayswarm.agents.tasksource import load_task_source
-from rayswarm.graphs.errors import ConfigError, SourceError
+from rayswarm.graphs.errors import ConfigError, RayswarmError, SourceError
 from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.schema import StrictModel, parse, read_yaml
 from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task, get_metric
+from rayswarm.swarms.data_swarms import DataSwarmsSettings
 from rayswarm.swarms.heterogeneous_swarms import HeterogeneousSwarmsSettings
 from rayswarm.swarms.model_swarms import ModelSwarmsSettings
+from rayswarm.swarms.weight_merging import WeightMergingSettings
 
 
 class TaskConfig(StrictModel):
@@ -69,11 +71,14 @@ class SwarmConfig(StrictModel):
 
     name: str = Field("swarm", pattern=r"^[A-Za-z0-9_.-]+$", description="names the run directory")
     seed: int = Field(0, description="seeds the swarm (crossover, PSO draws)")
-    method: Literal["model_swarms", "heterogeneous_swarms"] = "model_swarms"
+    method: Literal["model_swarms", "heterogeneous_swarms", "weight_merging", "data_swarms"] = "model_swarms"
     task: TaskConfig
     experts: dict[str, AgentSpec] = Field(min_length=2, description="LoRA experts on one base model")
     model_swarms: ModelSwarmsSettings = Field(default_factory=ModelSwarmsSettings)
     heterogeneous_swarms: HeterogeneousSwarmsSettings = Field(default_factory=HeterogeneousSwarmsSettings)
+    weight_merging: WeightMergingSettings = Field(default_factory=WeightMergingSettings)
+    data_swarms: DataSwarmsSettings | None = Field(
+        None, description="method data_swarms: the experts are the generators; takers, judge, objective here")
 
     _task_shorthand = field_validator("task", mode="before")(RunConfig._task_shorthand.__func__)
 
@@ -84,7 +89,22 @@ class SwarmConfig(StrictModel):
             raise ValueError("a swarm searches on dev and reports test at the end: leave `split` at dev")
         return task
 
-    def settings(self) -> ModelSwarmsSettings | HeterogeneousSwarmsSettings:
+    @field_validator("weight_merging")
+    @classmethod
+    def _merge_names_experts(cls, settings: WeightMergingSettings, info) -> WeightMergingSettings:
+        if "experts" in info.data:
+            settings.check_experts(list(info.data["experts"]))
+        return settings
+
+    @model_validator(mode="after")
+    def _data_swarms_ready(self):
+        if self.method == "data_swarms" and self.data_swarms is None:
+            raise ValueError("method data_swarms needs a `data_swarms:` section (its takers at least)")
+        if self.method == "data_swarms" and self.task.metric == "choice":
+            raise ValueError("generated items have no choices: data swarms score with exact_match or token_f1")
+        return self
+
+    def settings(self) -> ModelSwarmsSettings | HeterogeneousSwarmsSettings | WeightMergingSettings | DataSwarmsSettings:
         """The chosen method's settings, every PSO seeded from the run's seed."""
         settings = getattr(self, self.method)
         seeded = {name: getattr(settings, name).model_copy(update={"seed": self.seed + k})
@@ -115,6 +135,12 @@ def load_config(path: str | Path) -> RunConfig:
     config = parse(RunConfig, data, source=source)
     check_agents(config.graph.agents, str(path))
     config.load_task()  # fails now on a missing, malformed or empty dataset
+    for name, ensemble in config.graph.ensembles.items():
+        if getattr(ensemble, "train_task", None):  # a trained router reads its dev split once models are up
+            try:
+                load_task_source(ensemble.train_task, "dev", config.task.metric, ensemble.train_limit)
+            except RayswarmError as err:
+                raise ConfigError(f"{path}: ensemble '{name}': train_task: {err}") from None
     return config
 
 
@@ -125,6 +151,8 @@ def load_swarm_config(path: str | Path) -> SwarmConfig:
     data, source = read_yaml(Path(path))
     config = parse(SwarmConfig, data, source=source)
     check_agents(config.experts, str(path))
+    if config.method == "data_swarms":  # the test takers and the judge are agents too
+        check_agents(config.data_swarms.agents(), str(path))
     for split in ("dev", "test"):
         config.load_task(split)
     return config

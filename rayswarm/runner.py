@@ -42,14 +42,14 @@ class RunReport:
 
 @contextlib.contextmanager
 def graph_backend(agents: dict[str, AgentSpec], seed: int = 0, local: bool = False,
-                  address: str | None = None) -> Iterator:
+                  address: str | None = None, ensembles: dict | None = None) -> Iterator:
     """Where a graph's agents run, every model loaded before the block starts.
 
     Default: actors on Ray (embedded locally, or the cluster at `address` / RAY_ADDRESS).
     local=True: this process, no Ray (quick checks, debugging, the overhead baseline).
     """
     if local:
-        backend = LocalBackend(agents, seed=seed)
+        backend = LocalBackend(agents, seed=seed, ensembles=ensembles)
         backend.load_all()
         yield backend
         return
@@ -57,7 +57,7 @@ def graph_backend(agents: dict[str, AgentSpec], seed: int = 0, local: bool = Fal
     from rayswarm.clusters.connect import connect
 
     connect(address)
-    with AgentPool(agents, seed=seed) as pool:
+    with AgentPool(agents, seed=seed, ensembles=ensembles) as pool:
         pool.load_all()
         yield pool
 
@@ -90,7 +90,7 @@ def execute_run(config: RunConfig, split: str | None = None, limit: int | None =
                 address: str | None = None) -> tuple[RunReport, RunDir]:
     """Validate, load, run, score, write. Nothing is written until every model has loaded."""
     task = config.load_task(split, limit)
-    with graph_backend(config.graph.agents, config.seed, local, address) as backend:
+    with graph_backend(config.graph.agents, config.seed, local, address, config.graph.ensembles) as backend:
         run_dir = RunDir(run_root, config.name)  # only now: every model loaded, so the input was good
         run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))
         run_dir.log(event="start", examples=len(task.examples), backend=type(backend).__name__)
@@ -113,9 +113,11 @@ def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: s
                   run_dir: RunDir | None = None) -> tuple[dict, RunDir]:
     """Run (or, given the existing run_dir, resume) a swarm; writes summary.json, the plot, the adapter."""
     from rayswarm.clusters.connect import connect
+    from rayswarm.swarms.data_swarms import run_data_swarms
     from rayswarm.swarms.heterogeneous_swarms import run_heterogeneous_swarms
     from rayswarm.swarms.model_swarms import run_model_swarms
     from rayswarm.swarms.progress import plot_convergence
+    from rayswarm.swarms.weight_merging import run_weight_merge
 
     dev, test = config.load_task("dev"), config.load_task("test")
     connect(address)
@@ -125,13 +127,18 @@ def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: s
     if config.method == "heterogeneous_swarms":
         summary = run_heterogeneous_swarms(config.experts, dev, test, config.settings(), run_dir, config.seed)
         write_best_run_config(config, Path(summary["best_graph"]))
+    elif config.method == "weight_merging":
+        summary = run_weight_merge(config.experts, dev, test, config.settings(), run_dir, config.seed)
+    elif config.method == "data_swarms":
+        summary = run_data_swarms(config.experts, dev, test, config.settings(), run_dir, config.seed)
     else:
         summary = run_model_swarms(config.experts, dev, test, config.settings(), run_dir)
     summary = {"task": dev.name, "dev_examples": len(dev.examples), "test_examples": len(test.examples), **summary}
     run_dir.write_summary(summary)
     rounds = {row["iteration"]: row for row in run_dir.read_log() if row.get("event") == "iteration"}
-    plot_convergence([rounds[i] for i in sorted(rounds)], run_dir.path / "convergence.png",
-                     f"{config.name}: {config.method} on {dev.name}")
+    if rounds:  # a merge that searches nothing (a soup, TIES, DARE) has no rounds to plot
+        plot_convergence([rounds[i] for i in sorted(rounds)], run_dir.path / "convergence.png",
+                         f"{config.name}: {config.method} on {dev.name}")
     return summary, run_dir
 
 

@@ -29,8 +29,10 @@ class SwarmProgress:
         self.bar.close()
 
 
-def plot_convergence(rounds: list[dict], path: str | Path, title: str) -> Path:
-    """Best-ever and mean utility per round (rows with `best` and `mean`), as a PNG."""
+def plot_convergence(rounds: list[dict], path: str | Path, title: str,
+                     curves: dict[str, list[float]] | None = None) -> Path:
+    """Best-ever and mean utility per round (rows with `best` and `mean`), plus any `curves` (label →
+    one value per round), as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a cluster node
@@ -40,6 +42,8 @@ def plot_convergence(rounds: list[dict], path: str | Path, title: str) -> Path:
     x = range(len(rounds))
     axes.plot(x, [r["best"] for r in rounds], label="global best", marker="o", markersize=3)
     axes.plot(x, [r["mean"] for r in rounds], label="swarm mean", linestyle="--")
+    for label, values in (curves or {}).items():
+        axes.plot(x, values, label=label, linestyle=":")
     axes.set(xlabel="round (0 = starting particles)", ylabel="dev utility", title=title)
     axes.grid(alpha=0.3)
     axes.legend()
