@@ -15,7 +15,7 @@ import sys
 from rayswarm import __version__
 from rayswarm.graphs.errors import RayswarmError
 
-VERBS = ["run", "swarm", "resume", "submit", "serve", "train", "zoo", "demo", "flexolmo"]
+VERBS = ["run", "compare", "swarm", "resume", "submit", "serve", "train", "zoo", "demo", "flexolmo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

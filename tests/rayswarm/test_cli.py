@@ -70,6 +70,10 @@ BAD_INPUTS = {
     "unknown key": (lambda text: text.replace("nodes:", "nodez:"), "unknown key 'graph.nodez' (did you mean \"nodes\"?)"),
     "empty dataset": (lambda text: text.replace("data.jsonl", "empty.jsonl"), "empty.jsonl: the task file is empty"),
     "missing dataset": (lambda text: text.replace("data.jsonl", "nowhere.jsonl"), "nowhere.jsonl: no such task file"),
+    "a trained router's missing data": (
+        lambda text: text.replace("  nodes:", "  ensembles: {pick: {kind: router, mode: trained, agents: [a, b], "
+                                  "train_task: nowhere.jsonl}}\n  nodes:"),
+        "ensemble 'pick': train_task: nowhere.jsonl: no such task file"),
 }
 
 
