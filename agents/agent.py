@@ -7,6 +7,7 @@ concern (`torch.set_num_threads`), and seeded sampling restores the global RNG a
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from rayswarm.agents.decoding import (
     position_ids,
     seeded,
 )
+from rayswarm.agents.flexolmo_model import META_FILE, read_meta, resolve_mask, select_experts
 from rayswarm.agents.sources import resolve_source
 from rayswarm.agents.weights import ParameterVector, Selection, VectorSpec, add_lora, save_adapter
 from rayswarm.graphs.errors import ConfigError, DataError, SourceError
@@ -27,6 +29,9 @@ from rayswarm.graphs.schema import parse
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
 
 REDUCTIONS = ("sum", "mean", "none")
+
+
+MASKED_MODELS = 8  # expert masks an Agent keeps a model for (each holds a copy of its experts' FFNs)
 
 
 class Agent:
@@ -43,6 +48,9 @@ class Agent:
             tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padding is always masked
         self._vectors: dict = {}
         self.tokens_generated = 0  # every token any call has generated: what `rayswarm compare` counts
+        # A FlexOlmo mixture's expert names (None for other models), and its models of one expert mask each.
+        self.expert_names: list[str] | None = None
+        self._masked: OrderedDict[tuple[str, ...], torch.nn.Module] = OrderedDict()
 
     @classmethod
     def from_spec(cls, spec: AgentSpec, name: str | None = None) -> Agent:
@@ -64,7 +72,10 @@ class Agent:
             model = _load_adapter(model, Path(adapter))
         if spec.num_gpus > 0 and torch.cuda.is_available():
             model = model.to("cuda")
-        return cls(model.eval(), tokenizer, name=name, spec=spec)
+        agent = cls(model.eval(), tokenizer, name=name, spec=spec)
+        if (Path(resolved.path) / META_FILE).is_file():
+            agent.expert_names = read_meta(resolved.path)["experts"]
+        return agent
 
     @classmethod
     def load(cls, source: str, adapter: str | None = None, **spec_fields) -> Agent:
@@ -123,6 +134,26 @@ class Agent:
         return rows
 
     # ---- generation ----------------------------------------------------------------------------
+
+    def model_for(self, options: GenerationOptions):
+        """The model that answers with these options: the whole model, or a FlexOlmo mixture with only
+        the experts the options keep (agents/flexolmo_model.select_experts: the others' FFNs and router
+        rows are absent, so they have no influence). Masked models share every non-expert weight and
+        are cached, most recent first."""
+        if options.experts is None and options.exclude_experts is None:
+            return self.model
+        if self.expert_names is None:
+            raise ConfigError(f"agent '{self.name}' is not a FlexOlmo mixture of experts: "
+                              "experts/exclude_experts do not apply to it")
+        chosen = tuple(resolve_mask(self.expert_names, options.experts, options.exclude_experts))
+        if list(chosen) == self.expert_names:
+            return self.model
+        if chosen not in self._masked:
+            self._masked[chosen] = select_experts(self.model, self.expert_names, list(chosen))
+            while len(self._masked) > MASKED_MODELS:
+                self._masked.popitem(last=False)
+        self._masked.move_to_end(chosen)
+        return self._masked[chosen]
 
     def generate(
         self,
@@ -204,7 +235,7 @@ class Agent:
         with torch.no_grad():
             for batch in length_sorted_batches([len(row) for row in rows], self.batch_size):
                 completions = decode_rows(
-                    self.model,
+                    self.model_for(options),
                     self.tokenizer,
                     [rows[i] for i in batch],
                     [caps[i] for i in batch],

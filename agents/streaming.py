@@ -44,7 +44,7 @@ def stream_answer(agent: Agent, prompt: str, options: GenerationOptions | None =
     def work() -> None:
         try:
             with torch.no_grad(), seeded(options.seed, agent.device):
-                done["completion"] = decode_rows(agent.model, agent.tokenizer, [row], [options.max_new_tokens],
+                done["completion"] = decode_rows(agent.model_for(options), agent.tokenizer, [row], [options.max_new_tokens],
                                                  options, options.stop, streamer=streamer)[0]
         except BaseException as err:  # re-raised in the caller's thread below
             done["error"] = err

@@ -64,6 +64,9 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     stop: str | list[str] | None = None
     budget: dict[str, Any] | None = None  # BudgetForcing fields; the openai client sends it via extra_body
+    # A FlexOlmo agent's expert mask for this request (extra_body too): opt experts in, or out.
+    experts: list[str] | None = None
+    exclude_experts: list[str] | None = None
     stream: bool = False
     n: int = Field(1, ge=1, le=1, description="one choice per request")
 
@@ -87,7 +90,8 @@ def parse_chat(body: bytes, models: dict[str, Graph]) -> ChatCall:
         options = {"max_new_tokens": request.max_tokens or request.max_completion_tokens,
                    "temperature": request.temperature, "top_p": request.top_p, "seed": request.seed,
                    "stop": [request.stop] if isinstance(request.stop, str) else request.stop,
-                   "budget": request.budget}
+                   "budget": request.budget, "experts": request.experts,
+                   "exclude_experts": request.exclude_experts}
         checked = parse(GenerationOptions, {k: v for k, v in options.items() if v is not None}, source="request")
     except RayswarmError as err:
         raise ApiError(400, str(err), "invalid_value") from None

@@ -40,6 +40,10 @@ class GenerationOptions(StrictModel):
     stop: list[str] = Field(default_factory=list, description="cut the output at the first of these")
     chat_template: bool | None = Field(None, description="use the tokenizer's chat template; None = when it has one")
     budget: BudgetForcing | None = Field(None, description="s1 budget forcing; None = off")
+    experts: list[str] | None = Field(
+        None, description="a mixture of experts (FlexOlmo): answer with only these experts; None = all")
+    exclude_experts: list[str] | None = Field(
+        None, description="a mixture of experts (FlexOlmo): opt these experts out of this answer")
 
 
 class AgentSpec(StrictModel):

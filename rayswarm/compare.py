@@ -18,7 +18,7 @@ default) to compare them fairly with the methods that learn nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,21 +114,18 @@ def level_of(method: str) -> str:
 
 
 def run_graph_methods(graphs: dict[str, Graph], agents: dict[str, AgentSpec], test: Task, seed: int,
-                      local: bool, address: str | None, progress: Callable[[str], None]) -> list[Row]:
+                      local: bool, address: str | None, progress: Callable[[str], None]) -> Iterator[Row]:
     from rayswarm.graphs.execute import run_graph
     from rayswarm.runner import graph_backend
 
     ensembles = {name: spec for graph in graphs.values() for name, spec in graph.ensembles.items()}
-    rows = []
     with graph_backend(agents, seed, local, address, ensembles) as backend:
         for method, graph in graphs.items():
             progress(method)
             tokens, start = backend.tokens_generated(), time.perf_counter()
             final = run_graph(graph, test.inputs, backend).final
             seconds = time.perf_counter() - start
-            rows.append(Row(method, level_of(method), test.accuracy(final), backend.tokens_generated() - tokens,
-                            seconds))
-    return rows
+            yield Row(method, level_of(method), test.accuracy(final), backend.tokens_generated() - tokens, seconds)
 
 
 def run_swarm_method(method: str, agents: dict[str, AgentSpec], task: Task, limit: int | None,
@@ -163,13 +160,15 @@ def compare(task: Task, agents: dict[str, AgentSpec], methods: list[str], *, lim
     if swarms and local:
         raise ConfigError(f"{swarms[0]} runs on Ray actors: drop --local or the method")
     run_dir = RunDir(run_root, f"compare-{task.name.replace(':', '-').replace('/', '-')}")
-    rows = run_graph_methods(graphs, agents, task, seed, local, address, progress) if graphs else []
+    rows = []
+    for row in run_graph_methods(graphs, agents, task, seed, local, address, progress) if graphs else []:
+        rows.append(row)
+        run_dir.log(event="method", **vars(row))  # as each finishes: a failure later loses nothing
     for method in swarms:
         progress(method)
         rows.append(run_swarm_method(method, agents, task, limit, iterations, seed, run_dir.path / "swarms",
                                      address))
-    for row in rows:
-        run_dir.log(event="method", **vars(row))
+        run_dir.log(event="method", **vars(rows[-1]))
     run_dir.write_summary({"task": task.name, "split": task.split, "examples": len(task.examples),
                            "rows": [vars(row) for row in rows]})
     return rows, run_dir

@@ -299,13 +299,14 @@ def handle_eval(args: argparse.Namespace) -> int:
 def handle_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from rayswarm.agents.flexolmo_agent import FlexOlmoAgent
+    from rayswarm.agents.agent import Agent
     from rayswarm.agents.flexolmo_model import read_meta, resolve_mask
 
     resolve_mask(read_meta(args.checkpoint)["experts"], args.experts, args.exclude)  # before loading
     torch.set_num_threads(1)
-    agent = FlexOlmoAgent.load(args.checkpoint)
-    for prompt, text in zip(args.prompts, agent.generate(args.prompts, args.experts, args.exclude,
-                                                         max_new_tokens=args.max_new_tokens), strict=True):
+    agent = Agent.load(str(args.checkpoint))
+    answers = agent.generate(args.prompts, experts=args.experts, exclude_experts=args.exclude,
+                             max_new_tokens=args.max_new_tokens)
+    for prompt, text in zip(args.prompts, answers, strict=True):
         print(f"{prompt}\n  -> {text}")
     return 0

@@ -177,17 +177,20 @@ def test_corpus_errors_are_one_line(tmp_path):
         read_corpus(tmp_path / "bad.jsonl")
 
 
-def test_flexolmo_agent_takes_a_mask_per_request(public, experts, tmp_path):
+def test_an_agent_on_a_flexolmo_checkpoint_takes_a_mask_per_call(public, experts, tmp_path):
     from rayswarm.agents.agent import Agent
-    from rayswarm.agents.flexolmo_agent import FlexOlmoAgent
 
     merged, names = fm.merge(public, experts, top_k=2)
     fm.save(merged, tmp_path / "merged", names, tokenizer=build_char_tokenizer())
-    agent = FlexOlmoAgent.load(tmp_path / "merged")
+    agent = Agent.load(str(tmp_path / "merged"))
     prompts = ["Sort the letters: dcba", "What is the code of Bokia?"]
     without, _ = fm.merge(public, {k: v for k, v in experts.items() if k != "twins"}, top_k=2)
     expected = Agent(without, build_char_tokenizer()).generate(prompts, max_new_tokens=8)
-    assert agent.generate(prompts, exclude=["twins"], max_new_tokens=8) == expected
+    assert agent.generate(prompts, exclude_experts=["twins"], max_new_tokens=8) == expected
+    kept = [name for name in names if name != "twins"]
+    assert agent.generate(prompts, experts=kept, max_new_tokens=8) == expected  # opt-in says the same
     assert agent.generate(prompts, max_new_tokens=8) != expected  # the mask did something
     with pytest.raises(ConfigError, match="unknown expert 'nobody'"):
         agent.generate(prompts, experts=["nobody"])
+    with pytest.raises(ConfigError, match="is not a FlexOlmo mixture of experts"):
+        Agent(without, build_char_tokenizer(), name="plain").generate(prompts, experts=kept)

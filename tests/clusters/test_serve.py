@@ -78,8 +78,32 @@ def graph(chatty_folder) -> Graph:
 
 
 @pytest.fixture(scope="module")
-def server(ray_local, graph, tmp_path_factory):
-    """The app serving `trio` and `raw` (inline) and `solo` (a run-config file); its base URL."""
+def flexolmo_folder(tmp_path_factory) -> Path:
+    """A merged FlexOlmo checkpoint of three owners whose expert FFNs differ (so a mask changes answers)."""
+    import torch
+
+    from rayswarm.agents import flexolmo_model as fm
+    from rayswarm.agents.tiny import build_tiny_model
+    from rayswarm.agents.tokenizer import build_char_tokenizer
+
+    public = build_tiny_model("olmo2", seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              initializer_range=0.3).eval()
+    owners = {}
+    for seed, name in enumerate(("codes", "capitals", "twins")):
+        generator = torch.Generator().manual_seed(seed)
+        model = fm.upcycle(public, torch.stack([torch.full((32,), 32**-0.5), torch.randn(32, generator=generator)]))
+        with torch.no_grad():
+            for layer in model.model.layers:  # the owner's half moves, as its training would move it
+                layer.mlp.experts.gate_up_proj[1] += torch.randn(layer.mlp.experts.gate_up_proj[1].shape,
+                                                                 generator=generator)
+        owners[name] = model
+    merged, names = fm.merge(public, owners, top_k=2)
+    return fm.save(merged, tmp_path_factory.mktemp("models") / "flexolmo", names, tokenizer=build_char_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def server(ray_local, graph, flexolmo_folder, tmp_path_factory):
+    """The app serving `trio`, `raw` and `moe` (inline) and `solo` (a run-config file); its base URL."""
     config = tmp_path_factory.mktemp("serve") / "solo.yaml"
     config.write_text(yaml.safe_dump({"name": "solo", "task": "toy:codes", "graph": {
         "agents": {"a": graph.agents["writer"].model_dump()}, "nodes": [{"name": "only", "agent": "a"}]}}))
@@ -88,7 +112,10 @@ def server(ray_local, graph, tmp_path_factory):
     raw = {"agents": {"raw": {"model": graph.agents["writer"].model, "num_cpus": 0.5,  # prompt = the question
                               "generation": {"chat_template": False}}},
            "nodes": [{"name": "only", "agent": "raw", "template": "{question}"}]}
-    graphs = [{"name": "trio", "graph": graph}, str(config), {"name": "raw", "graph": raw}]
+    moe = {"agents": {"moe": {"model": str(flexolmo_folder), "num_cpus": 0.5}},
+           "nodes": [{"name": "only", "agent": "moe", "template": "{question}"}]}
+    graphs = [{"name": "trio", "graph": graph}, str(config), {"name": "raw", "graph": raw},
+              {"name": "moe", "graph": moe}]
     serve.run(build_graph_app({"graphs": graphs}), name=APP_NAME)
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
@@ -105,7 +132,7 @@ def chat(server: str, question: str, model: str = "trio", **fields) -> requests.
 
 
 def test_models_lists_every_graph(server, client):
-    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw"]
+    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw", "moe"]
     assert requests.get(f"{server}/v1/models", timeout=10).json()["object"] == "list"
 
 
@@ -157,6 +184,26 @@ def test_streaming_sends_the_output_nodes_tokens_as_they_come(client):
     pieces = [chunk.choices[0].delta.content for chunk in chunks if chunk.choices[0].delta.content]
     assert "".join(pieces) == whole and len(pieces) > 1  # the same answer, in several pieces
     assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_a_request_opts_flexolmo_experts_in_and_out(server, client, flexolmo_folder):
+    from rayswarm.agents.agent import Agent
+
+    local = Agent.load(str(flexolmo_folder))
+    question = [{"role": "user", "content": "What is the code of Bokia?"}]
+
+    def answer(**mask) -> str:
+        reply = client.chat.completions.create(model="moe", messages=question, max_tokens=12, extra_body=mask)
+        return reply.choices[0].message.content
+
+    everyone = answer()
+    for mask in ({"exclude_experts": ["twins"]}, {"experts": ["public", "codes"]}):
+        expected = local.generate(["What is the code of Bokia?"], max_new_tokens=12, **mask)[0]
+        assert answer(**mask) == expected != everyone  # the mask reached the model, and it mattered
+    unknown = chat(server, "hi", model="moe", experts=["nobody"])
+    assert unknown.status_code == 400 and "unknown expert 'nobody'" in unknown.json()["error"]["message"]
+    plain = chat(server, "hi", experts=["codes"])  # trio's models are no mixtures
+    assert plain.status_code == 400 and "not a FlexOlmo mixture" in plain.json()["error"]["message"]
 
 
 USER = [{"role": "user", "content": "hi"}]
