@@ -34,13 +34,14 @@ from rayswarm.graphs.tasks import Task
 GraphBuilder = Callable[[list[str], dict[str, AgentSpec], Task], Graph]
 
 
-def _ensemble(kind: str, **fields) -> GraphBuilder:
-    """A one-node graph whose node is an ensemble named after its kind."""
+def _ensemble(method: str, kind: str, **fields) -> GraphBuilder:
+    """A one-node graph whose node is an ensemble named after its method: the pool that runs every
+    method holds every method's ensemble, so two routers must not share a name."""
     def build(names: list[str], agents: dict[str, AgentSpec], task: Task) -> Graph:
         members = {"expert": names[0], "amateur": names[-1]} if kind == "contrastive" else {"agents": names}
         extra = {key: value(names, task) if callable(value) else value for key, value in fields.items()}
-        return Graph.from_dict({"agents": agents, "ensembles": {kind: {"kind": kind, **members, **extra}},
-                                "nodes": [{"name": "answer", "agent": kind}]}, source=f"method '{kind}'")
+        return Graph.from_dict({"agents": agents, "ensembles": {method: {"kind": kind, **members, **extra}},
+                                "nodes": [{"name": "answer", "agent": method}]}, source=f"method '{method}'")
     return build
 
 
@@ -51,13 +52,13 @@ GRAPH_METHODS: dict[str, tuple[str, GraphBuilder]] = {
     "mixture_of_agents": ("text", lambda n, a, t: patterns.mixture_of_agents([n], n[0], agents=a)),
     "rank_and_fuse": ("text", lambda n, a, t: patterns.rank_and_fuse(n, n[0], 2, agents=a)),
     "knowledge_cards": ("text", lambda n, a, t: patterns.knowledge_cards(n[1:], n[0], agents=a)),
-    "router_prompted": ("api", _ensemble("router", router=lambda n, t: n[0])),
-    "router_trained": ("api", _ensemble("router", mode="trained", train_task=lambda n, t: t.name,
+    "router_prompted": ("api", _ensemble("router_prompted", "router", router=lambda n, t: n[0])),
+    "router_trained": ("api", _ensemble("router_trained", "router", mode="trained", train_task=lambda n, t: t.name,
                                         train_limit=lambda n, t: len(t.examples))),
-    "cascade": ("api", _ensemble("cascade")),
-    "switch": ("api", _ensemble("switch")),
-    "fusion": ("logit", _ensemble("fusion")),
-    "contrastive": ("logit", _ensemble("contrastive")),
+    "cascade": ("api", _ensemble("cascade", "cascade")),
+    "switch": ("api", _ensemble("switch", "switch")),
+    "fusion": ("logit", _ensemble("fusion", "fusion")),
+    "contrastive": ("logit", _ensemble("contrastive", "contrastive")),
 }
 WEIGHT_MERGES = ("uniform_soup", "greedy_soup", "ties", "dare", "lorahub", "expo")
 SWARM_METHODS: dict[str, str] = {"model_swarms": "weight", "heterogeneous_swarms": "graph+weight",
@@ -135,12 +136,14 @@ def run_swarm_method(method: str, agents: dict[str, AgentSpec], task: Task, limi
     from rayswarm.swarms.evaluator import EvaluatorPool
 
     merge = method in WEIGHT_MERGES
-    settings = {"pso": {"max_iterations": iterations}, "random_graphs": 1}
+    # The other rows are the baselines here: a swarm's own final table would only add their cost.
+    settings = {"pso": {"max_iterations": iterations}, "baselines": False}
     if merge:
-        settings = {"merge": method, "random_graphs": 1, "lorahub": {"pso": {"max_iterations": iterations, "patience": 4}}}
+        settings = {"merge": method, "baselines": False,
+                    "lorahub": {"pso": {"max_iterations": iterations, "patience": 4}}}
     if method == "heterogeneous_swarms":
         pso = {"patience": 6, "max_iterations": iterations}  # the method's own patience, fewer iterations
-        settings = {"graph_pso": pso, "model_pso": pso, "random_graphs": 1}
+        settings = {"graph_pso": pso, "model_pso": pso, "baselines": False}
     data = {"name": method, "seed": seed, "method": "weight_merging" if merge else method,
             "task": {"name": task.name, "metric": task.metric, "limit": limit}, "experts": agents,
             ("weight_merging" if merge else method): settings}

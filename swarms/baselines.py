@@ -44,8 +44,12 @@ def random_adjacency(n: int, rng: torch.Generator) -> torch.Tensor:
 
 
 def baseline_table(scorer: Scorer, optimised: dict[str, tuple[Graph, torch.Tensor]], random_graphs: int,
-                   dev: Task, test: Task, seed: int) -> dict:
-    """{system: {dev, test}} for the optimised systems (label -> (graph, weights)) and the baselines."""
+                   dev: Task, test: Task, seed: int, baselines: bool = True) -> dict:
+    """{system: {dev, test}} for the optimised systems (label -> (graph, weights)) and, unless
+    baselines=False (`rayswarm compare` times the method alone), the baselines."""
+    if not baselines:
+        return {label: {split: scorer.score([graph], weights, task)[0] for split, task in (("dev", dev), ("test", test))}
+                for label, (graph, weights) in optimised.items()}
     experts = scorer.experts
     names, agents, n = experts.names, scorer.agents, len(experts.names)
     splits = {"dev": dev, "test": test}

@@ -45,6 +45,8 @@ class HeterogeneousSwarmsSettings(StrictModel):
     graph_pso: PSOConfig = Field(default_factory=lambda: PSOConfig(patience=6, max_iterations=20))
     model_pso: PSOConfig = Field(default_factory=lambda: PSOConfig(patience=6, max_iterations=20))
     random_graphs: int = Field(5, ge=1, description="random DAGs scored for the final table's baseline")
+    baselines: bool = Field(True, description="score the baselines (each expert, merges, MoA, random graphs) "
+                            "for the final table; false: the optimised system only")
     evaluators: int = Field(1, ge=1, description="ParticleEvaluator actors; rows are split across them")
     evaluator_cpus: float = Field(0.5, gt=0, description="Ray CPUs each evaluator actor holds")
 
@@ -142,7 +144,7 @@ def run_heterogeneous_swarms(experts: dict[str, AgentSpec], dev: Task, test: Tas
                 progress.update(graph_utilities, best=search.best["score"])
         optimised = scorer.graph(search.best["adjacency"], search.best["assignment"])
         table = baseline_table(scorer, {"heterogeneous swarms (all-time best)": (optimised, search.best["weights"])},
-                               settings.random_graphs, dev, test, seed)
+                               settings.random_graphs, dev, test, seed, settings.baselines)
         saved = save_best(search, scorer, pool_of, run_dir)
     finally:
         pool.shutdown()

@@ -36,6 +36,8 @@ class ModelSwarmsSettings(StrictModel):
     evaluators: int = Field(1, ge=1, description="ParticleEvaluator actors; dev examples are split across them")
     evaluator_cpus: float = Field(0.5, gt=0, description="Ray CPUs each evaluator actor holds")
     random_graphs: int = Field(5, ge=1, description="random DAGs of the experts scored for the final table")
+    baselines: bool = Field(True, description="score the baselines (each expert, merges, MoA, random graphs) "
+                            "for the final table; false: the optimised system only")
 
 
 def utilities(pool: EvaluatorPool, vectors: torch.Tensor, task: Task, options) -> list[float]:
@@ -72,7 +74,7 @@ def run_model_swarms(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
         n = len(pool_of.names)
         found = (chain(pool_of.names[:1], agents=scorer.agents), best.expand(n, -1))  # one node, the best weights
         systems = baseline_table(scorer, {"model swarms (global best)": found}, settings.random_graphs, dev, test,
-                                 settings.pso.seed)
+                                 settings.pso.seed, settings.baselines)
     finally:
         pool.shutdown()
     adapter = pool_of.save_adapter(best, run_dir.path / "best_adapter")

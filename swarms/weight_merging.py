@@ -95,6 +95,8 @@ class WeightMergingSettings(StrictModel):
     evaluators: int = Field(1, ge=1, description="ParticleEvaluator actors; dev examples are split across them")
     evaluator_cpus: float = Field(0.5, gt=0, description="Ray CPUs each evaluator actor holds")
     random_graphs: int = Field(5, ge=1, description="random DAGs of the experts scored for the final table")
+    baselines: bool = Field(True, description="score the baselines (each expert, merges, MoA, random graphs) "
+                            "for the final table; false: the optimised system only")
 
     def check_experts(self, names: list[str]) -> None:
         """ExPO's named experts exist and differ; a ValueError otherwise."""
@@ -226,7 +228,7 @@ def run_weight_merge(experts: dict[str, AgentSpec], dev: Task, test: Task, setti
         merged, details = MERGES[settings.merge](merger, settings, seed)
         scorer = Scorer(loaded, pool)
         found = (chain(loaded.names[:1], agents=scorer.agents), merged.expand(n, -1))  # one node, the merged weights
-        systems = baseline_table(scorer, {label: found}, settings.random_graphs, dev, test, seed)
+        systems = baseline_table(scorer, {label: found}, settings.random_graphs, dev, test, seed, settings.baselines)
     finally:
         pool.shutdown()
     adapter = loaded.save_adapter(merged, run_dir.path / "merged_adapter")

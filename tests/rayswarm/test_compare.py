@@ -53,7 +53,8 @@ def test_text_methods_share_the_agents_and_count_their_tokens(quick_zoo, tmp_pat
 
 def test_ensembles_and_a_merge_run_on_actors_in_one_table(quick_zoo, ray_local, tmp_path, capsys):
     two = QUICK[:2]
-    assert main(["compare", "toy:quick/mixed", *two, "--methods", "single,cascade,fusion,uniform_soup",
+    assert main(["compare", "toy:quick/mixed", *two, "--methods",
+                 "single,router_prompted,router_trained,cascade,fusion,uniform_soup",
                  "--limit", "8", "--run-dir", str(tmp_path)]) == 0
     assert "uniform_soup" in capsys.readouterr().out
     (run_dir,) = [path for path in tmp_path.iterdir() if path.name.startswith("compare-")]
@@ -62,6 +63,10 @@ def test_ensembles_and_a_merge_run_on_actors_in_one_table(quick_zoo, ray_local, 
     # The cascade's first member answers every question as that agent alone does, then some escalate.
     assert rows["cascade"]["tokens"] >= rows["single:codes"]["tokens"] > 0
     assert rows["fusion"]["tokens"] > 0 and rows["uniform_soup"]["tokens"] > 0
+    # Each router is its own: the trained one pays for its training answers on dev in its own row.
+    singles = rows["single:codes"]["tokens"] + rows["single:capitals"]["tokens"]
+    assert rows["router_trained"]["tokens"] > singles > rows["router_prompted"]["tokens"] - 16 * 8
     (merge_run,) = (run_dir / "swarms").iterdir()
     summary = json.loads((merge_run / "summary.json").read_text())
-    assert rows["uniform_soup"]["score"] == next(iter(summary["systems"].values()))["test"]
+    (merged,) = summary["systems"].values()  # no baselines: the other rows are the baselines
+    assert rows["uniform_soup"]["score"] == merged["test"]
