@@ -7,6 +7,8 @@ Two selections of trainable weights (algorithms.md §4):
   FreezeTransformerTrainModule does; with weight decay 0, AdamW then leaves that half bit-identical,
   which `merge` checks.
 - `router_params`: router tuning ("-RT"), every router matrix and nothing else.
+- `joint_params`: the unrestricted baseline, an MoE trained on everybody's data at once: every
+  expert and router row (the shared attention and embeddings stay the public model's, as for experts).
 
 Batches, masking and the learning-rate schedule are the toy zoo's (agents/toytrain.py).
 """
@@ -31,6 +33,12 @@ def expert_params(model) -> dict[str, torch.Tensor | None]:
             mask[0] = 0  # slot 0 / row 0: the public FFN and router row, the anchor
             masks[name] = mask
     return masks
+
+
+def joint_params(model) -> dict[str, torch.Tensor | None]:
+    """The jointly trained baseline's weights: every expert FFN and router row, no anchor frozen."""
+    return {name: None for name, _ in model.named_parameters()
+            if ".mlp.experts." in name or name.endswith(".mlp.gate.weight")}
 
 
 def router_params(model) -> dict[str, torch.Tensor | None]:

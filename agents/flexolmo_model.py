@@ -99,14 +99,16 @@ def assemble(base, ffns: list[list[tuple[torch.Tensor, torch.Tensor]]], routers:
 
 
 def upcycle(public, rows: torch.Tensor, top_k: int = 2) -> FlexOlmoForCausalLM:
-    """The 2-expert MoE an owner trains: both experts copies of the public FFN, router rows `rows` [2, H].
+    """An MoE whose experts are all copies of the public FFN, router rows `rows` [E, H]: the 2-expert
+    model an owner trains (E = 2), or the jointly trained baseline (E = owners + 1).
 
-    Every layer's router starts from the same two rows (the domain embeddings, agents/router_init.py).
+    Every layer's router starts from the same rows (the domain embeddings, agents/router_init.py).
     """
-    layers = public.config.num_hidden_layers
-    if rows.shape != (2, public.config.hidden_size):
-        raise ConfigError(f"router rows must be [2, {public.config.hidden_size}], got {list(rows.shape)}")
-    ffns = [[tuple(t.clone() for t in dense_ffn(public, layer)) for _ in range(2)] for layer in range(layers)]
+    layers, hidden = public.config.num_hidden_layers, public.config.hidden_size
+    if rows.dim() != 2 or rows.shape[0] < 2 or rows.shape[1] != hidden:
+        raise ConfigError(f"router rows must be [E >= 2, {hidden}], got {list(rows.shape)}")
+    ffns = [[tuple(t.clone() for t in dense_ffn(public, layer)) for _ in range(rows.shape[0])]
+            for layer in range(layers)]
     return assemble(public, ffns, [rows.clone().float() for _ in range(layers)], top_k)
 
 

@@ -72,18 +72,22 @@ def train_config(job: ExpertJob):
     return TrainConfig(steps=job.steps, batch_size=job.batch_size, lr=job.lr, warmup=job.warmup, seed=job.seed)
 
 
+def owner_row(job: ExpertJob, public, tokenizer, items):
+    """The owner's router row at step 0: the mean embedding of a sample of its documents."""
+    from rayswarm.agents.flexolmo_data import sample_documents
+    from rayswarm.agents.router_init import domain_row
+
+    return domain_row(sample_documents(items, job.router_samples, job.seed), job.embedder,
+                      public.config.hidden_size, public, tokenizer)
+
+
 def build_expert(job: ExpertJob, public, tokenizer, items):
     """The owner's 2-expert MoE at step 0: router rows [public embedding, owner's embedding]."""
     import torch
 
-    from rayswarm.agents.flexolmo_data import sample_documents
     from rayswarm.agents.flexolmo_model import upcycle
-    from rayswarm.agents.router_init import domain_row
 
-    public_row = torch.load(job.public_row)
-    own_row = domain_row(sample_documents(items, job.router_samples, job.seed), job.embedder,
-                         public.config.hidden_size, public, tokenizer)
-    return upcycle(public, torch.stack([public_row, own_row]))
+    return upcycle(public, torch.stack([torch.load(job.public_row), owner_row(job, public, tokenizer, items)]))
 
 
 def train_loop(config: dict) -> None:

@@ -45,6 +45,9 @@ def add_parser(subparsers) -> None:
                                 description="Public model, each expert, merged, merged with each owner opted "
                                 "out, and the weight-averaging baseline, on each owner's test task.")
     evaluate.add_argument("--limit", type=int, help="score only the first N test examples per domain")
+    evaluate.add_argument("--joint", action="store_true",
+                          help="also train (once, cached in the work folder) and score an MoE trained jointly "
+                               "on every owner's data at equal FLOPs: the unrestricted baseline")
     for sub in (public, train, merge, evaluate):
         sub.add_argument("config", help="FlexOlmo config YAML (examples/flexolmo.yaml)")
     generate = verbs.add_parser("generate", help="answer prompts with a merged checkpoint and an expert mask",
@@ -282,7 +285,8 @@ def handle_eval(args: argparse.Namespace) -> int:
         run_dir.log(variant=variant, **row)
         print(f"  {variant}: mean {100 * row['mean']:.1f}%", flush=True)
 
-    table = score_table(variants(public, experts, merged, meta["experts"]), tokenizer, tasks, progress)
+    joint = joint_moe(cfg, public, tokenizer, owners) if args.joint else None
+    table = score_table(variants(public, experts, merged, meta["experts"], joint), tokenizer, tasks, progress)
     run_dir.write_summary({"experts": meta["experts"], "top_k": merged.config.num_experts_per_tok,
                            "router_tuning": meta.get("router_tuning"),
                            "examples": {owner: len(examples) for owner, examples in tasks.items()},
@@ -290,6 +294,40 @@ def handle_eval(args: argparse.Namespace) -> int:
     print(format_table(table))
     print(f"run directory: {run_dir.path}")
     return 0
+
+
+def joint_moe(cfg, public, tokenizer, owners: list[str]):
+    """The MoE trained jointly on everybody's data at equal FLOPs (the paper's unrestricted baseline).
+
+    Same shape and step-0 router rows as the merged model (public + one expert per owner, top-k of
+    the config), trained on the owners' data pooled, for as many steps of the same batch size as all
+    expert jobs together: each job runs its 2-expert model at top-k 2, so at the default top-k 2 the
+    active FLOPs per token, and so the total, are equal. Every expert and router row trains; shared
+    weights stay the public model's, as in the expert jobs. Cached in <work folder>/joint.
+    """
+    import torch
+
+    from rayswarm.agents import flexolmo_model as fm
+    from rayswarm.agents.flexolmo_data import read_corpus
+    from rayswarm.agents.flexolmo_loop import StepTrainer, joint_params, train_steps
+    from rayswarm.agents.toytrain import TrainConfig
+    from rayswarm.clusters.flexolmo_train import owner_row
+
+    folder, names = cfg.root / "joint", [fm.PUBLIC, *owners]
+    if (folder / fm.META_FILE).is_file() and fm.read_meta(folder)["experts"] == names:
+        return fm.load(folder)[0]
+    jobs = {owner: cfg.job(owner) for owner in owners}
+    data = {owner: read_corpus(job.data) for owner, job in jobs.items()}
+    rows = [torch.load(cfg.public_row)] + [owner_row(jobs[o], public, tokenizer, data[o]) for o in owners]
+    model = fm.upcycle(public, torch.stack(rows), top_k=cfg.top_k)
+    e = cfg.expert
+    config = TrainConfig(steps=len(owners) * e.steps, batch_size=e.batch_size, lr=e.lr, warmup=e.warmup,
+                         seed=cfg.seed)
+    print(f"training the joint MoE: {config.steps} steps on {len(owners)} owners' data", flush=True)
+    pooled = [item for owner in owners for item in data[owner]]
+    losses = train_steps(StepTrainer(model, tokenizer, pooled, config, joint_params(model)))
+    fm.save(model, folder, names, tokenizer=tokenizer, joint_steps=config.steps, final_loss=losses[-1])
+    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------

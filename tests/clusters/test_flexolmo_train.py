@@ -92,6 +92,24 @@ def test_merge_eval_and_masked_generation(trained, capsys):
     assert "->" in capsys.readouterr().out
 
 
+def test_the_joint_baseline_has_the_merged_shape_and_equal_steps(trained):
+    from rayswarm.agents import flexolmo_model as fm
+
+    config, root = trained
+    assert main(["flexolmo", "eval", str(config), "--joint"]) == 0
+    summary = json.loads(sorted(root.glob("eval-*/summary.json"))[-1].read_text())
+    assert "joint-moe" in summary["table"] and set(summary["table"]["joint-moe"]) == {"codes", "sort", "mean"}
+    joint, meta = fm.load(root / "joint")
+    merged, _ = fm.load(root / "merged")
+    assert meta["experts"] == ["public", "codes", "sort"] and meta["joint_steps"] == 2 * 4  # two owners x 4 steps
+    # Shared weights stay the public model's (as the merged model's do); the expert slots started as
+    # copies of one public FFN, which the merged model keeps in slot 0: in the joint model all moved.
+    shared_joint, shared_merged = fm.shared_state(joint), fm.shared_state(merged)
+    assert shared_joint and all(torch.equal(shared_joint[k], shared_merged[k]) for k in shared_merged)
+    public_slot = fm.expert_ffn(merged, 0, 0)[0]
+    assert all(not torch.equal(fm.expert_ffn(joint, 0, slot)[0], public_slot) for slot in range(3))
+
+
 def test_a_missing_owner_data_path_fails_before_training(trained, tmp_path, capsys):
     config, _ = trained
     bad = tmp_path / "bad.yaml"
