@@ -8,9 +8,11 @@ import argparse
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "swarm",
-        help="optimise experts with a particle swarm (Model Swarms) on Ray",
-        description="Run a swarm search from a config (see examples/model_swarms.yaml): particles are the "
-        "experts' LoRA weights, scored on the task's dev split by actors that keep the base model resident. "
+        help="optimise experts with a particle swarm (Model/Heterogeneous/Data Swarms) or merge them, on Ray",
+        description="Run a swarm search from a config (examples/model_swarms.yaml, heterogeneous_swarms.yaml, "
+        "data_swarms.yaml, merge_*.yaml; `method:` picks model_swarms, heterogeneous_swarms, weight_merging or "
+        "data_swarms): particles are the experts' LoRA weights (or graphs, or generators' weights), scored on the "
+        "task's dev split by actors that keep the base model resident. "
         "Prints the final table (the optimised system against each expert, the best single expert and a "
         "uniform merge, on dev and test) and writes a run directory with a checkpoint per iteration, "
         "log.jsonl, convergence.png, best_adapter/ and summary.json. Resume with `rayswarm resume`.",
