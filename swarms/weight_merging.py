@@ -36,7 +36,7 @@ from rayswarm.graphs.spec import AgentSpec
 from rayswarm.graphs.tasks import Task
 from rayswarm.swarms.baselines import Scorer, baseline_table
 from rayswarm.swarms.evaluator import EvaluatorPool
-from rayswarm.swarms.experts import Experts
+from rayswarm.swarms.experts import Experts, load_checkpoint, save_checkpoint
 from rayswarm.swarms.model_swarms import utilities
 from rayswarm.swarms.progress import SwarmProgress
 from rayswarm.swarms.pso import PSO, PSOConfig, populate
@@ -66,6 +66,8 @@ class LoraHubSettings(StrictModel):
     population: int = Field(6, ge=2, description="coefficient particles: the origin (w = 0, LoraHub's start, the "
                             "base model) and each expert alone (one-hot w), topped up by crossover; raised to E + 1 if fewer")
     l1: float = Field(0.05, ge=0, description="utility = dev score − l1·mean|wᵢ| (LoraHub's regulariser)")
+    bound: float = Field(1.5, gt=0, description="coefficients are clipped to [−bound, bound] (LoraHub's bounds) "
+                         "before they are scored and used; the particles themselves move freely")
     pso: PSOConfig = Field(default_factory=lambda: PSOConfig(max_iterations=10, patience=4),
                            description="the search over coefficients; its seed is the run's")
 
@@ -169,18 +171,25 @@ def greedy_soup(merger: Merger, settings: WeightMergingSettings, seed: int) -> t
 def lorahub(merger: Merger, settings: WeightMergingSettings, seed: int) -> tuple[torch.Tensor, dict]:
     """PSO over coefficient vectors w (one per expert); utility = dev score − l1·mean|wᵢ|."""
     n, hub = merger.count, settings.lorahub
-    starts = torch.cat([torch.zeros(1, n), torch.eye(n)])  # the base, then each expert alone
-    swarm = PSO(populate(starts, max(hub.population, n + 1), seed), hub.pso.model_copy(update={"seed": seed}))
+    state = load_checkpoint(merger.run_dir)  # an interrupted search resumes where it stopped
+    if state is not None:
+        swarm = PSO.from_state_dict(state)
+        merger.run_dir.log(event="resume", iteration=swarm.iteration)
+    else:
+        starts = torch.cat([torch.zeros(1, n), torch.eye(n)])  # the base, then each expert alone
+        swarm = PSO(populate(starts, max(hub.population, n + 1), seed), hub.pso.model_copy(update={"seed": seed}))
     with SwarmProgress(hub.pso.max_iterations, swarm, "lorahub") as progress:
         while not swarm.done:
-            weights = swarm.ask()
+            weights = swarm.ask().clamp(-hub.bound, hub.bound)
             scores = merger.dev(merger.linear(weights))
             penalised = [score - hub.l1 * float(w.abs().mean()) for score, w in zip(scores, weights, strict=True)]
             swarm.tell(penalised)
+            save_checkpoint(merger.run_dir, swarm.state_dict())
             merger.log(swarm.iteration, penalised, swarm.g_score, scores=scores, coefficients=weights.tolist(),
                        step=swarm.step)
             progress.update(penalised)
     best, utility = swarm.best
+    best = best.clamp(-hub.bound, hub.bound)
     return merger.linear(best[None])[0], {"iterations": swarm.iteration, "best_dev_utility": utility,
                                           "coefficients": dict(zip(merger.names, best.tolist(), strict=True)),
                                           "g_history": swarm.g_history}

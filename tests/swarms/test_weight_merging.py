@@ -102,6 +102,16 @@ def test_lorahub_is_reproducible_from_the_seed(lorahub, run):
     assert again["systems"] == lorahub[0]["systems"]
 
 
+def test_an_interrupted_lorahub_search_resumes_to_the_same_result(run, tmp_path, interrupt_then_resume):
+    settings = {"lorahub": {"population": 5, "bound": 0.9, "pso": {"max_iterations": 4, "patience": 10}}}
+    straight, run_dir = run("lorahub", **settings)
+    rounds = [row for row in run_dir.read_log() if row["event"] == "iteration"]
+    assert max(abs(x) for row in rounds for w in row["coefficients"] for x in w) <= 0.9  # LoraHub's bounds
+    (tmp_path / "swarm.yaml").write_text(yaml.safe_dump(config("lorahub", **settings), sort_keys=False))
+    resumed = interrupt_then_resume(tmp_path / "swarm.yaml", tmp_path / "runs")
+    assert resumed["coefficients"] == straight["coefficients"] and resumed["g_history"] == straight["g_history"]
+
+
 def test_expo_in_delta_space_picks_alpha_on_dev(run):
     summary, run_dir = run("expo", space="delta", expo={"weak": "twins", "alphas": [0.0, 0.5]})
     systems = summary["systems"]
