@@ -86,7 +86,7 @@ def check_source(source: str) -> str:
             return "random-tiny"
         from rayswarm.agents.zoo import check_tiny_name  # lazy: the zoo pulls in its training code
 
-        check_tiny_name(name)
+        check_tiny_name(name, also=tuple(RANDOM_TINY))
         return "zoo"
     path = Path(source).expanduser()
     if path.exists():

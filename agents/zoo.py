@@ -137,12 +137,15 @@ def _known(items) -> list[str]:
     return [*items, *(f"{p}/{i}" for p in PRESETS if p != DEFAULT_PRESET for i in items)]
 
 
-def check_tiny_name(name: str) -> tuple[Preset, str]:
-    """Validate a zoo model name without building anything; returns (preset, model)."""
+def check_tiny_name(name: str, also: tuple[str, ...] = ()) -> tuple[Preset, str]:
+    """Validate a zoo model name without building anything; returns (preset, model).
+
+    `also`: the other valid `tiny:` names (untrained models), offered with the zoo's in the error.
+    """
     preset, model = _split_name(name)
     if preset not in PRESETS or model not in ("base", *DOMAINS):
-        known = _known(("base", *DOMAINS))
-        raise SourceError(f"unknown toy zoo model '{name}'{did_you_mean(name, known)}; known: {', '.join(known)}")
+        known = [*also, *_known(("base", *DOMAINS))]
+        raise SourceError(f"unknown tiny model '{name}'{did_you_mean(name, known)}; known: {', '.join(known)}")
     return PRESETS[preset], model
 
 

@@ -135,8 +135,15 @@ def write_examples(path: str | Path, examples: Sequence[Example]) -> None:
 
 
 def load_task(path: str | Path, split: str = "dev", metric: str = "exact_match", limit: int | None = None) -> Task:
-    """Load one split from a JSONL file or from a folder holding `<split>.jsonl`."""
+    """Load one split from a folder holding `<split>.jsonl`, or the dev split from one JSONL file.
+
+    A single file is never a test split: reading it as one would score a system on the very items it
+    was tuned on, and a swarm (which reports test) would do exactly that.
+    """
     path = Path(path)
+    if split == "test" and path.is_file():
+        raise DataError(f"{path}: one JSONL file is one split; to score test, give a folder with dev.jsonl "
+                        "and test.jsonl")
     file = path / f"{split}.jsonl" if path.is_dir() else path
     get_metric(metric)  # fail on a bad metric name before reading anything
     examples = read_examples(file)

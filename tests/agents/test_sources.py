@@ -88,10 +88,10 @@ def stub_zoo(monkeypatch, tmp_path):
     """Stands in for agents/zoo.py (built separately): records the names it is asked about."""
     calls = []
 
-    def check_tiny_name(name):
+    def check_tiny_name(name, also=()):
         calls.append(("check", name))
         if name != "math":
-            raise SourceError(f"unknown toy zoo model '{name}'")
+            raise SourceError(f"unknown tiny model '{name}'")
 
     def resolve_tiny(name):
         calls.append(("resolve", name))
@@ -106,7 +106,7 @@ def test_other_tiny_names_go_to_the_zoo(stub_zoo, tmp_path):
     assert check_source("tiny:math") == "zoo"
     assert resolve_source("tiny:math") == ResolvedSource(tmp_path / "base", tmp_path / "adapter")
     assert stub_zoo == [("check", "math"), ("check", "math"), ("resolve", "math")]
-    with pytest.raises(SourceError, match="unknown toy zoo model 'physics'"):
+    with pytest.raises(SourceError, match="unknown tiny model 'physics'"):
         check_source("tiny:physics")
 
 

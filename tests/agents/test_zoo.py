@@ -5,6 +5,7 @@ import json
 import pytest
 
 from rayswarm.agents import zoo
+from rayswarm.agents.sources import check_source
 from rayswarm.agents.toyworld import DOMAINS, KNOWLEDGE_DOMAINS
 from rayswarm.graphs.errors import DataError, SourceError
 from rayswarm.graphs.tasks import read_examples
@@ -95,8 +96,11 @@ def test_task_dirs_hold_dev_and_test_jsonl(quick_cache):
 def test_unknown_names_are_one_line_errors_with_a_suggestion(quick_cache):
     with pytest.raises(SourceError, match='did you mean "quick/codes"'):
         zoo.resolve_tiny("quick/codez")
-    with pytest.raises(SourceError, match="unknown toy zoo model 'slow/base'"):
+    with pytest.raises(SourceError, match="unknown tiny model 'slow/base'"):
         zoo.check_tiny_name("slow/base")
+    # The untrained tiny models are tiny names too: a typo of one is suggested, from the source check.
+    with pytest.raises(SourceError, match='did you mean "random-llama"'):
+        check_source("tiny:randm-llama")
     with pytest.raises(SourceError, match='did you mean "capitals"'):
         zoo.check_tiny_name("capitols")
     with pytest.raises(DataError, match='did you mean "composed"'):

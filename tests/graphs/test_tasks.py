@@ -51,6 +51,9 @@ def test_a_task_round_trips_and_scores(tmp_path):
     assert task.name == "t" and task.inputs == ["a?", "b?"] and task.examples[0].meta == {"domain": "x"}
     assert task.score(["1", "2"]) == [1.0, 0.0] and task.accuracy(["1", "1"]) == 0.5
     assert len(load_task(tmp_path / "t" / "dev.jsonl", limit=1).examples) == 1
+    # One file is one split: scoring it as test would report a system on the items it was tuned on.
+    with pytest.raises(DataError, match="dev.jsonl: one JSONL file is one split"):
+        load_task(tmp_path / "t" / "dev.jsonl", split="test")
     with pytest.raises(ValueError, match="1 predictions for 2 examples"):
         task.score(["1"])
 

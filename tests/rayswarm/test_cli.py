@@ -66,7 +66,7 @@ BAD_INPUTS = {
     "malformed YAML": (lambda text: text + "  nodes: [unclosed\n", "malformed YAML"),
     "cycle": (lambda text: text.replace('"second -> third"', '"third -> first"'), "cycle: first -> third -> first"),
     "unknown model source": (lambda text: text.replace("tiny:random-olmo2", "tiny:random-olmo3"),
-                             "unknown toy zoo model 'random-olmo3'"),
+                             "unknown tiny model 'random-olmo3'"),
     "unknown key": (lambda text: text.replace("nodes:", "nodez:"), "unknown key 'graph.nodez' (did you mean \"nodes\"?)"),
     "empty dataset": (lambda text: text.replace("data.jsonl", "empty.jsonl"), "empty.jsonl: the task file is empty"),
     "missing dataset": (lambda text: text.replace("data.jsonl", "nowhere.jsonl"), "nowhere.jsonl: no such task file"),

@@ -120,7 +120,7 @@ def test_adversarial_swarms_alternate_and_log_held_out_scores(ray_local, quick_z
     ({"data_swarms": {"answer_key": "sorted"}}, "unknown answer_key 'sorted' (did you mean \"sort\"?)"),
     ({"data_swarms": {"objective": "mixed", "weights": {"difficulty": 1, "realism": 1}}}, "unknown objective"),
     ({"data_swarms": {"takers": {"sort": {"model": "tiny:quick/sortt"}, "base": {"model": "tiny:quick/base"}}}},
-     "agent 'sort': unknown toy zoo model"),
+     "agent 'sort': unknown tiny model"),
     ({"task": {"name": "toy:quick/sort", "metric": "choice"}}, "generated items have no choices"),
 ])
 def test_bad_settings_are_one_line_errors_before_any_model_loads(tmp_path, change, message):
