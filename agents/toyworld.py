@@ -463,7 +463,8 @@ def make_tasks(world: World) -> dict[str, dict[str, list[Example]]]:
     Domains split their facts (every question the tables allow) between dev and test. Composed
     types split their keys within two strata, seen (every country of the chain may appear in
     training) and unseen (a held-out country is involved), so both halves of each stratum are
-    reported. `mixed` samples every other task's splits.
+    reported. `mixed` samples every other task's splits; `mixed_full` is all of them, shuffled, for
+    test sets large enough to tell systems apart (several hundred items).
     """
     cfg = world.config
     rng = random.Random(f"rayswarm-toytasks-{cfg.seed}")
@@ -492,11 +493,17 @@ def make_tasks(world: World) -> dict[str, dict[str, list[Example]]]:
     for split in ("dev", "test"):
         pool = [ex for name in (*DOMAINS, "composed") for ex in tasks[name][split]]
         tasks["mixed"][split] = rng.sample(pool, min(cfg.mixed_items, len(pool)))
+    # Its own generator, so that adding this task left every other task's items as they were.
+    full_rng = random.Random(f"rayswarm-toymixedfull-{cfg.seed}")
+    tasks["mixed_full"] = {}
+    for split in ("dev", "test"):
+        pool = [ex for name in (*DOMAINS, "composed") for ex in tasks[name][split]]
+        tasks["mixed_full"][split] = full_rng.sample(pool, len(pool))
     return tasks
 
 
 def task_names() -> tuple[str, ...]:
-    return (*DOMAINS, "composed", "mixed")
+    return (*DOMAINS, "composed", "mixed", "mixed_full")
 
 
 def reserved_sort_keys(world: World) -> frozenset[str]:

@@ -40,6 +40,8 @@ class TaskConfig(StrictModel):
     split: Literal["dev", "test"] = "dev"
     metric: str = Field("exact_match", description="exact_match, choice or token_f1")
     limit: int | None = Field(None, gt=0, description="score only the first N examples")
+    test_limit: int | None = Field(None, gt=0, description="a swarm's final test table scores the first N test "
+                                   "examples (default: `limit`); a large test set tells systems apart")
 
     @field_validator("metric")
     @classmethod
@@ -60,6 +62,14 @@ class RunConfig(StrictModel):
     @classmethod
     def _task_shorthand(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("task")
+    @classmethod
+    def _one_limit(cls, task: TaskConfig) -> TaskConfig:
+        if task.test_limit is not None:
+            raise ValueError("`test_limit` is for swarm runs (their final test table); a graph run scores "
+                             "`split` with `limit`")
+        return task
 
     def load_task(self, split: str | None = None, limit: int | None = None) -> Task:
         t = self.task
@@ -113,7 +123,8 @@ class SwarmConfig(StrictModel):
 
     def load_task(self, split: str) -> Task:
         t = self.task
-        return load_task_source(t.name, split, t.metric, t.limit)
+        limit = t.test_limit if split == "test" and t.test_limit else t.limit
+        return load_task_source(t.name, split, t.metric, limit)
 
 
 def check_agents(agents: dict[str, AgentSpec], source: str) -> None:

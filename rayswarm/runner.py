@@ -152,8 +152,8 @@ def swarm_table(summary: dict) -> str:
 def write_best_run_config(config: SwarmConfig, graph_yaml: Path) -> Path:
     """best/run.yaml beside best/graph.yaml: `rayswarm run` it to score the optimised system again."""
     graph = yaml.safe_load(graph_yaml.read_text(encoding="utf-8"))
-    run = {"name": f"{config.name}-best", "seed": config.seed, "task": config.task.model_dump(exclude_defaults=True),
-           "graph": graph}
+    task = config.task.model_dump(exclude_defaults=True, exclude={"test_limit"})  # a graph run has one limit
+    run = {"name": f"{config.name}-best", "seed": config.seed, "task": task, "graph": graph}
     target = graph_yaml.parent / "run.yaml"
     target.write_text(yaml.safe_dump(run, sort_keys=False), encoding="utf-8")
     return target

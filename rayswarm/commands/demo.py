@@ -13,7 +13,7 @@ DEMO = {
     "name": "heterogeneous_swarms",
     "seed": 0,
     "method": "heterogeneous_swarms",
-    "task": {"name": "toy:mixed", "limit": 100},
+    "task": {"name": "toy:mixed_full", "limit": 100, "test_limit": 400},
     "experts": {name: {"model": f"tiny:{name}", "generation": {"max_new_tokens": 24}}
                 for name in ("codes", "twins", "capitals")},
     "heterogeneous_swarms": {
@@ -49,11 +49,11 @@ def demo_config(preset: str = "standard", limit: int | None = None, iterations: 
     config = SwarmConfig.model_validate(DEMO)
     if preset != "standard":
         prefix = f"{preset}/"
-        config.task.name = f"toy:{prefix}mixed"
+        config.task.name = f"toy:{prefix}mixed_full"
         config.experts = {name: spec.model_copy(update={"model": f"tiny:{prefix}{name}"})
                           for name, spec in config.experts.items()}
     if limit:
-        config.task.limit = limit
+        config.task.limit = config.task.test_limit = limit
     if iterations is not None:
         settings = config.heterogeneous_swarms
         for pso in (settings.graph_pso, settings.model_pso):
