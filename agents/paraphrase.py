@@ -1,7 +1,8 @@
 """ParaPO's preference data (algorithms.md §5): paraphrases of memorized text, preferred over the verbatim text.
 
 A paraphraser is any object with rayswarm's `generate(prompts, **overrides)`: an `Agent`
-(SmolLM2, a zoo model), an actor pool's agent, a served graph's client. It is asked to rewrite
+(SmolLM2, a zoo model), an actor pool's agent, or a model behind an OpenAI-compatible endpoint
+such as a served graph (`rayswarm.clusters.endpoint.ChatEndpoint`). It is asked to rewrite
 each memorized span at the same length; outputs that are empty, unchanged, or far from the
 original's length are dropped, since a short paraphrase would teach "write less", not "do not copy".
 
@@ -12,7 +13,8 @@ Two kinds of pairs, both without a chat template (pre-training style, as in the 
                      "Copying: Yes" → chosen = verbatim, rejected = paraphrase
 
 The paper leaves open how "Copying: Yes" pairs are built; mirroring the "No" pairs is our choice
-(it teaches the model to obey the flag both ways rather than to never quote).
+(it teaches the model to obey the flag both ways rather than to never quote). The flag line a
+pair's prompt carries (`flag_line`) is the one regurgitation is measured under for this variant.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ PARAPHRASE_PROMPT = (
 )
 COPYING_NO = "Copying: No"
 COPYING_YES = "Copying: Yes"
+FLAGS = (COPYING_NO, COPYING_YES)
+
+
+def flag_line(flag: str) -> str:
+    """What the system-prompt variant puts between BOS and the text: the flag on a line of its own."""
+    return f"{flag}\n"
 
 
 def clean(output: str) -> str:
@@ -70,8 +78,8 @@ def parapo_pairs(originals: Sequence[str], paraphrases: Sequence[str | None], bo
         if not system:
             pairs.append({"prompt": bos, "chosen": para, "rejected": original})
             continue
-        pairs.append({"prompt": f"{bos}{COPYING_NO}\n", "chosen": para, "rejected": original})
-        pairs.append({"prompt": f"{bos}{COPYING_YES}\n", "chosen": original, "rejected": para})
+        pairs.append({"prompt": bos + flag_line(COPYING_NO), "chosen": para, "rejected": original})
+        pairs.append({"prompt": bos + flag_line(COPYING_YES), "chosen": original, "rejected": para})
     if not pairs:
         raise DataError("no usable paraphrase: every output was empty, unchanged or of the wrong length")
     return pairs

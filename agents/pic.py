@@ -275,15 +275,17 @@ class PreferenceRow:
         return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected}
 
 
-def preference_data(generator, reference, items: Sequence[PICItem], seed: int = 0, last_k: int = LAST_K,
+def preference_data(policy, reference, items: Sequence[PICItem], seed: int = 0, last_k: int = LAST_K,
                     tau: dict[str, float] | None = None, generation: dict | None = None) -> list[PreferenceRow]:
     """PIC-LM's pairs: regenerate each item from fewer claims, keep whichever response the reference prefers.
 
-    generator: writes y′ from the reduced claims C′ (any agent; PIC-LM sampled, T 0.5, top-k 20), with
-    `generation` as its GenerationOptions overrides; `seed` draws the dropped claims.
+    policy: the Agent being trained. It writes y′ from the reduced claims C′ (PIC-LM sampled, T 0.5,
+    top-k 20), with `generation` as its GenerationOptions overrides; `seed` draws the dropped claims.
+    Each pair's prompt is rendered as the policy sees it (its chat template when it has one): that is
+    the text DPO trains it to continue.
     reference: an Agent whose mean log-prob of each response's last `last_k` tokens, given only the
     instruction, ranks y against y′. Items without a response, with ≤ 1 claim, or whose y′ is empty
-    or equal to y are skipped. Prompts are rendered by `reference` (its chat template when it has one).
+    or equal to y are skipped.
     """
     tau = tau or TAU
     rng = random.Random(seed)
@@ -296,7 +298,7 @@ def preference_data(generator, reference, items: Sequence[PICItem], seed: int = 
             todo.append((item, reduced))
     if not todo:
         raise DataError("PIC: no item has a response and two or more claims to build preference data from")
-    regenerated = [o.strip() for o in generator.generate([item.prompt(c) for item, c in todo], **(generation or {}))]
+    regenerated = [o.strip() for o in policy.generate([item.prompt(c) for item, c in todo], **(generation or {}))]
     kept = [(item, c, y2) for (item, c), y2 in zip(todo, regenerated, strict=True) if y2 and y2 != item.response]
     if not kept:
         return []
@@ -307,9 +309,9 @@ def preference_data(generator, reference, items: Sequence[PICItem], seed: int = 
     for (item, reduced, y2), a, b in zip(kept, logp_y, logp_y2, strict=True):
         drop = a - b
         if 1 / (1 + math.exp(-drop)) > tau[item.setting]:
-            rows.append(PreferenceRow(render(reference, item.prompt()), item.response, y2, list(item.claims), drop))
+            rows.append(PreferenceRow(render(policy, item.prompt()), item.response, y2, list(item.claims), drop))
         else:
-            rows.append(PreferenceRow(render(reference, item.prompt(reduced)), y2, item.response, reduced, drop))
+            rows.append(PreferenceRow(render(policy, item.prompt(reduced)), y2, item.response, reduced, drop))
     return rows
 
 

@@ -140,10 +140,13 @@ def windows(corpus: Sequence[str], tokenizer, prefix_tokens: int = 64, continuat
     return result
 
 
-def continue_windows(agent, items: Sequence[Window], continuation_tokens: int = 32) -> list[Window]:
-    """Greedy continuations of each window's prefix (raw text, no chat template), scored by token LCS."""
+def continue_windows(agent, items: Sequence[Window], continuation_tokens: int = 32, header: str = "") -> list[Window]:
+    """Greedy continuations of each window's prefix (raw text, no chat template), scored by token LCS.
+
+    header: text between BOS and the prefix, e.g. ParaPO's "Copying: No" line (paraphrase.flag_line).
+    """
     tokenizer = agent.tokenizer
-    start = bos_prompt(tokenizer)
+    start = bos_prompt(tokenizer) + header
     outputs = agent.generate([start + w.prefix for w in items], max_new_tokens=continuation_tokens,
                              temperature=0.0, chat_template=False, stop=[])
     scored = []
@@ -167,9 +170,10 @@ def mine(agent, corpus: Sequence[str], top: int | None = None, min_score: float 
     return kept[:top] if top is not None else kept
 
 
-def evaluate(agent, items: Sequence[Window], continuation_tokens: int = 32) -> tuple[list[Window], dict]:
+def evaluate(agent, items: Sequence[Window], continuation_tokens: int = 32,
+             header: str = "") -> tuple[list[Window], dict]:
     """Regurgitation of the agent on fixed windows: the continued windows and every metric's summary."""
-    continued = continue_windows(agent, items, continuation_tokens)
+    continued = continue_windows(agent, items, continuation_tokens, header)
     rows = [regurgitation(w.generation, w.reference, agent.tokenizer) for w in continued]
     return continued, summarize(rows)
 

@@ -20,6 +20,7 @@ from rayswarm.agents.agent import Agent
 from rayswarm.agents.pairs import bos_prompt, read_pairs, write_pairs
 from rayswarm.agents.sources import resolve_source
 from rayswarm.clusters.dpo import DPOResult, export, train_dpo
+from rayswarm.clusters.endpoint import ChatEndpoint, EndpointSpec
 from rayswarm.graphs.rundir import RunDir
 from rayswarm.graphs.spec import AgentSpec
 from rayswarm.train_config import ParaPOConfig, PICConfig, load_corpus
@@ -44,8 +45,10 @@ def run_dpo(spec: AgentSpec, pairs: list[dict], config, run_dir: RunDir, address
     result = train_dpo(resolved.path, pairs, config.dpo, storage=run_dir.path / "train", name="dpo",
                        adapter=spec.adapter or resolved.adapter)
     export(result, run_dir.path / "adapter")
-    for row in result.history:
-        run_dir.log(**row)
+    logged = [{k: v for k, v in row.items() if k != "time"} for row in run_dir.read_log()]
+    for row in result.history:  # a resumed job's history starts with the rows its first run logged
+        if row not in logged:
+            run_dir.log(**row)
     print(f"DPO: {len(result.metric('loss'))} steps in {time.perf_counter() - start:.0f} s; "
           f"adapter in {run_dir.path / 'adapter'}", flush=True)
     return result
@@ -68,6 +71,19 @@ def open_run_dir(config, run_root: str | Path, resume: str | Path | None) -> Run
 # ---- ParaPO ------------------------------------------------------------------------------------
 
 
+def paraphraser(spec: AgentSpec | EndpointSpec):
+    """The paraphraser a config names: an agent loaded here, or a client of a remote model."""
+    return ChatEndpoint(spec) if isinstance(spec, EndpointSpec) else Agent.from_spec(spec)
+
+
+def check_paraphraser(config: ParaPOConfig, resume: str | Path | None) -> None:
+    """A remote paraphraser must answer and serve its model before anything loads, if pairs are to be built."""
+    if not isinstance(config.paraphraser, EndpointSpec) or config.pairs:
+        return
+    if resume is None or not (Path(resume) / "pairs.jsonl").is_file():
+        ChatEndpoint(config.paraphraser).check()
+
+
 def parapo_pairs(config: ParaPOConfig, model: Agent, run_dir: RunDir) -> tuple[list[dict], list[rg.Window]]:
     """The run's pairs and the windows regurgitation is measured on (mined now, or read back on resume)."""
     pairs_file, mined_file = run_dir.path / "pairs.jsonl", run_dir.path / "mined.jsonl"
@@ -84,7 +100,7 @@ def parapo_pairs(config: ParaPOConfig, model: Agent, run_dir: RunDir) -> tuple[l
         pairs = read_pairs(config.pairs)
     else:
         p = config.paraphrase
-        paraphrases = para.paraphrase(Agent.from_spec(config.paraphraser), [w.text for w in windows],
+        paraphrases = para.paraphrase(paraphraser(config.paraphraser), [w.text for w in windows],
                                       p.length_tolerance, p.max_new_tokens, p.temperature, p.top_p, config.seed)
         pairs = para.parapo_pairs([w.text for w in windows], paraphrases, bos_prompt(model.tokenizer),
                                   system=config.variant == "system")
@@ -94,10 +110,15 @@ def parapo_pairs(config: ParaPOConfig, model: Agent, run_dir: RunDir) -> tuple[l
 
 
 def parapo_measure(agent: Agent, config: ParaPOConfig, windows: list[rg.Window]) -> dict:
+    """Regurgitation on the windows (the system variant: also under each flag line) and held-out perplexity."""
     scores = {}
     if windows:
         _, summary = rg.evaluate(agent, windows, config.mining.continuation_tokens)
         scores["regurgitation"] = summary
+    if windows and config.variant == "system":  # "Copying: No" should lower it, "Copying: Yes" keep it
+        scores["regurgitation_by_flag"] = {
+            flag: rg.evaluate(agent, windows, config.mining.continuation_tokens, para.flag_line(flag))[1]
+            for flag in para.FLAGS}
     if config.corpus or config.heldout:
         texts = load_corpus(config.heldout or config.corpus, heldout=config.heldout is None)
         scores["heldout_perplexity"] = rg.perplexity(agent, texts)
@@ -106,6 +127,7 @@ def parapo_measure(agent: Agent, config: ParaPOConfig, windows: list[rg.Window])
 
 def execute_parapo(config: ParaPOConfig, run_root: str | Path = "runs", address: str | None = None,
                    resume: str | Path | None = None) -> tuple[dict, RunDir]:
+    check_paraphraser(config, resume)
     run_dir = open_run_dir(config, run_root, resume)
     model = Agent.from_spec(config.model)
     pairs, windows = parapo_pairs(config, model, run_dir)

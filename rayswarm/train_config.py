@@ -4,7 +4,7 @@
     name: parapo-toy
     model: "tiny:base"                  # the model to tune (a LoRA adapter is trained on it)
     corpus: "toy:standard"              # ParaPO: where memorized text is mined
-    paraphraser: {model: smollm2}       # ParaPO: any agent
+    paraphraser: {model: smollm2}       # ParaPO: any agent, or {endpoint: "http://…/v1", model: <graph>}
     dpo: {loss_type: sigmoid, beta: 0.1, max_steps: 40}
 
 `load_train_config` checks the YAML, every key (did-you-mean), every model source, and every data
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from rayswarm.agents.pairs import read_pairs
 from rayswarm.agents.pic import MatchJudge, PICItem, read_items
 from rayswarm.clusters.dpo import DPOSettings
+from rayswarm.clusters.endpoint import EndpointSpec
 from rayswarm.config import check_agents
 from rayswarm.graphs.errors import ConfigError, DataError
 from rayswarm.graphs.jsonl import jsonl_rows
@@ -47,6 +48,18 @@ class ParaphraseSettings(StrictModel):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
 
 
+def paraphraser_kind(value) -> str:
+    """'endpoint' for a mapping with an `endpoint` key (or an EndpointSpec), else 'agent'."""
+    if isinstance(value, dict):
+        return "endpoint" if "endpoint" in value else "agent"
+    return "endpoint" if isinstance(value, EndpointSpec) else "agent"
+
+
+# An agent run here ({model: smollm2}) or a model behind an OpenAI-compatible endpoint, e.g. a served graph.
+Paraphraser = Annotated[Annotated[AgentSpec, Tag("agent")] | Annotated[EndpointSpec, Tag("endpoint")],
+                        Discriminator(paraphraser_kind)]
+
+
 class ParaPOConfig(StrictModel):
     """Mine what `model` regurgitates from `corpus`, paraphrase it, and DPO away from the verbatim text."""
 
@@ -59,7 +72,8 @@ class ParaPOConfig(StrictModel):
     heldout: str | None = Field(None, description="texts for the utility check (perplexity); default for a toy "
                                 "corpus: unseen passages of the same kind")
     pairs: str | None = Field(None, description="a ready pairs JSONL file: skips mining and paraphrasing")
-    paraphraser: AgentSpec | None = None
+    paraphraser: Paraphraser | None = Field(None, description="an agent ({model: ...}), or a remote model "
+                                            "({endpoint: http://host:8000/v1, model: <served graph>})")
     variant: Literal["prompt_less", "system"] = Field("prompt_less", description="system: 'Copying: No/Yes' pairs")
     mining: MiningSettings = Field(default_factory=MiningSettings)
     paraphrase: ParaphraseSettings = Field(default_factory=ParaphraseSettings)
@@ -144,7 +158,8 @@ def load_train_config(path: str | Path, recipe: str | None = None) -> ParaPOConf
 
 
 def check_parapo(config: ParaPOConfig, source: str) -> None:
-    agents = {"model": config.model, **({"paraphraser": config.paraphraser} if config.paraphraser else {})}
+    local = isinstance(config.paraphraser, AgentSpec)  # an endpoint is checked when the run starts
+    agents = {"model": config.model, **({"paraphraser": config.paraphraser} if local else {})}
     check_agents(agents, source)
     if config.pairs:
         read_pairs(config.pairs)

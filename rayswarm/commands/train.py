@@ -6,9 +6,10 @@ import argparse
 
 RECIPES = {  # recipe: (one-line help, description)
     "parapo": ("make a model regurgitate less (paraphrase preference optimisation)",
-               "ParaPO: mine what the model regurgitates from a corpus, paraphrase it with any agent, and DPO "
-               "towards the paraphrase (prompt-less, or the 'Copying: No/Yes' system-prompt variant). Reports "
-               "char/word/token LCS and ROUGE-L on the mined windows and held-out perplexity, before and after. "
+               "ParaPO: mine what the model regurgitates from a corpus, paraphrase it with any agent or an "
+               "OpenAI-compatible endpoint (a served graph), and DPO towards the paraphrase (prompt-less, or the "
+               "'Copying: No/Yes' system-prompt variant). Reports char/word/token LCS and ROUGE-L on the mined "
+               "windows (the system variant: also under each flag) and held-out perplexity, before and after. "
                "See docs/parapo.md and examples/parapo.yaml."),
     "pic": ("make a model stick to the claims it is given (precise information control)",
             "PIC: build weakly supervised pairs from claim-grounded items (drop claims, regenerate, rank by a "

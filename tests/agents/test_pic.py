@@ -130,3 +130,16 @@ def test_preference_data_ranks_by_the_reference_log_prob(make_agent):
                                                                                            rows[0].chosen)
     a, b = reference.score(instruction * 2, [y, y2], reduction="mean", last_k=20)
     assert rows[0].drop == pytest.approx(a - b)
+
+
+def test_pair_prompts_are_rendered_as_the_policy_sees_them(make_agent):
+    """The pairs train the policy, so their prompts take its chat template, not the reference's."""
+    policy, reference = make_agent(seed=1), make_agent(seed=2)
+    reference.tokenizer.chat_template = "[INST] {{ messages[-1]['content'] }} [/INST]"  # another model family
+    items = [pic.PICItem(f"Describe country {i}.", tuple(CLAIMS), "full", " ".join(CLAIMS)) for i in range(2)]
+    rows = pic.preference_data(policy, reference, items, seed=0, generation={"max_new_tokens": 16})
+    assert rows
+    for row in rows:
+        (item,) = [item for item in items if f"Instruction: {item.instruction}\n" in row.prompt]
+        assert row.prompt == policy.render(item.prompt(row.claims))  # <s><|user|>…<|assistant|>
+        assert "[INST]" not in row.prompt

@@ -45,11 +45,13 @@ def test_bos_is_the_prompt_of_a_prompt_less_pair():
     assert bos_prompt(build_char_tokenizer()) == "<s>"
 
 
-def test_dpo_job_learns_the_preference_and_resumes(ray_local, base_folder, tmp_path):
+# Length-normalised DPO (PIC) averages the log-ratios per token, so its β must be far larger than DPO's.
+@pytest.mark.parametrize("loss_type, beta", [("sigmoid", 0.5), ("sigmoid_norm", 10.0)])
+def test_dpo_job_learns_the_preference_and_resumes(ray_local, base_folder, tmp_path, loss_type, beta):
     tokenizer = build_char_tokenizer()
     pairs = toy_pairs(tokenizer)
-    settings = DPOSettings(beta=0.5, learning_rate=3e-3, max_steps=12, batch_size=4, save_steps=6,
-                           warmup_ratio=0.0, lora=LoraSettings(r=4, alpha=8))
+    settings = DPOSettings(loss_type=loss_type, beta=beta, learning_rate=3e-3, max_steps=12, batch_size=4,
+                           save_steps=6, warmup_ratio=0.0, lora=LoraSettings(r=4, alpha=8))
     result = train_dpo(base_folder, pairs, settings, storage=tmp_path / "storage", name="toy")
 
     losses, chosen = result.metric("loss"), result.metric("rewards/chosen")
