@@ -1,11 +1,11 @@
 """The HTTP side of a served graph: OpenAI's /v1/models and /v1/chat/completions over run_graph.
 
-The ingress runs the DAG with the same `run_graph` as `rayswarm run`, so a served answer is the
-answer of a local run by construction. `run_graph` is synchronous and calls its backend once per
-wavefront, so it runs in a worker thread, and the backend hands each wavefront to the event loop,
-which sends all its node requests to their host deployments at once and awaits them. The threads
-only wait, so the pool is as large as the requests the ingress admits. Rewriting the executor as
-async code would save those threads but duplicate the graph semantics (fan-in, templates, order).
+The ingress runs the DAG with `arun_graph`, the event-loop twin of the `run_graph` of `rayswarm run`
+(one stepper underneath: same prompts, fan-in and order), so a served answer is the answer of a
+local run by construction; each wavefront's node requests go to their host deployments at once. A
+graph whose agents all share one host deployment runs inside that host's replica instead
+(HostDeployment.run), which saves a round trip per hop. A streamed request runs its nodes up to the
+output one with the synchronous run_to_output, in a worker thread.
 
 Errors are JSON in OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with a 4xx
 status for anything the client can fix; nothing a request does stops the server.
@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from starlette.exceptions import HTTPException
 
-from rayswarm.clusters.serve import MAX_ONGOING_REQUESTS, agent_key
+from rayswarm.clusters.serve import MAX_ONGOING_REQUESTS
+from rayswarm.clusters.serve_host import GraphBackend
 from rayswarm.graphs.errors import RayswarmError
-from rayswarm.graphs.execute import GraphResult, NodeRequest, run_graph, run_to_output
+from rayswarm.graphs.execute import GraphResult, NodeRequest, arun_graph, run_to_output
 from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.schema import did_you_mean, parse
 from rayswarm.graphs.spec import GenerationOptions
@@ -113,38 +114,19 @@ def text_of(message: Message) -> str:
     return "".join(str(part.get("text", "")) for part in message.content)
 
 
-class HandleBackend:
-    """run_graph's Backend over the host deployments, adding up the tokens for `usage`."""
+class HandleBackend(GraphBackend):
+    """A graph run in the ingress: each node request goes to its host deployment over a handle."""
 
     def __init__(self, hosts: dict[str, Any], routes: dict[str, str], graph: str, overrides: dict[str, Any],
                  loop: asyncio.AbstractEventLoop):
-        self.hosts, self.routes, self.graph, self.overrides, self.loop = hosts, routes, graph, overrides, loop
-        self.prompt_tokens = self.completion_tokens = 0
+        super().__init__(graph, overrides, loop)
+        self.hosts, self.routes = hosts, routes
 
-    def generate(self, requests: list[NodeRequest]) -> list[list[str]]:
-        # Called in run_graph's worker thread; the calls are made and awaited on the ingress's event
-        # loop, where the handles live (a blocking .result() would fail if Serve ran its router there).
-        replies = asyncio.run_coroutine_threadsafe(self._call_all(requests), self.loop).result()
-        self.prompt_tokens += sum(reply.prompt_tokens for reply in replies)
-        self.completion_tokens += sum(reply.completion_tokens for reply in replies)
-        return [reply.texts for reply in replies]
+    def call(self, request: NodeRequest):
+        return self.hosts[self.routes[request.agent]].generate.remote(request)
 
-    async def _call_all(self, requests: list[NodeRequest]) -> list:
-        return await asyncio.gather(*(self._call(request) for request in requests))  # a wavefront at once
-
-    def routed(self, request: NodeRequest) -> tuple[Any, NodeRequest]:
-        """The host deployment of a node's agent, and the request as that host knows it."""
-        key = agent_key(self.graph, request.agent)
-        request = replace(request, agent=key, generation=request.generation.model_copy(update=self.overrides))
-        return self.hosts[self.routes[key]], request
-
-    def _call(self, request: NodeRequest):
-        host, request = self.routed(request)
-        return host.generate.remote(request)
-
-    def usage(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens}
+    def host_of(self, request: NodeRequest) -> Any:
+        return self.hosts[self.routes[request.agent]]
 
 
 def completion(call: ChatCall, result: GraphResult, usage: dict[str, int]) -> dict:
@@ -213,8 +195,11 @@ async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
 @serve.deployment(ray_actor_options={"num_cpus": 0})  # it only routes and waits: the CPUs go to the models
 @serve.ingress(api)
 class GraphIngress:
-    def __init__(self, graphs: dict[str, Graph], hosts: dict[str, Any], routes: dict[str, str]):
+    def __init__(self, graphs: dict[str, Graph], hosts: dict[str, Any], routes: dict[str, str],
+                 homes: dict[str, str]):
         self.graphs, self.routes = graphs, routes
+        # A graph whose agents share one host runs in that host's replica: no round trip per hop.
+        self.homes = homes
         # By value over gRPC rather than through the object store: node requests and replies are a
         # few kB, and on 2 cores this halved the round trip of an empty call (~3.5 -> ~1.6 ms).
         self.hosts = {name: handle.options(_by_reference=False) for name, handle in hosts.items()}
@@ -235,7 +220,7 @@ class GraphIngress:
             if call.stream:  # every node before the output runs first; errors there are still plain HTTP errors
                 pieces = await loop.run_in_executor(self.threads, self._run_to_output, call, loop)
                 return StreamingResponse(stream_events(call, pieces), media_type="text/event-stream")
-            body = await loop.run_in_executor(self.threads, self._answer, call, loop)
+            body = await (self._answer_at_home(call) if call.model in self.homes else self._answer(call, loop))
         except ApiError as err:
             return err.response()
         return body
@@ -249,13 +234,21 @@ class GraphIngress:
             raise failure(err) from None
         if pending.request is None:  # an aggregator is the output: its answer is ready, in one piece
             return one_piece(pending.finish().final[0])
-        host, request = backend.routed(pending.request)
-        return host.options(stream=True).stream.remote(request)
+        request = backend.routed(pending.request)
+        return backend.host_of(request).options(stream=True).stream.remote(request)
 
-    def _answer(self, call: ChatCall, loop: asyncio.AbstractEventLoop) -> dict:
+    async def _answer_at_home(self, call: ChatCall) -> dict:
+        try:
+            result, usage = await self.hosts[self.homes[call.model]].run.remote(call.model, call.question,
+                                                                               call.overrides)
+        except Exception as err:
+            raise failure(err) from None
+        return completion(call, result, usage)
+
+    async def _answer(self, call: ChatCall, loop: asyncio.AbstractEventLoop) -> dict:
         backend = HandleBackend(self.hosts, self.routes, call.model, call.overrides, loop)
         try:
-            result = run_graph(self.graphs[call.model], [call.question], backend)
+            result = await arun_graph(self.graphs[call.model], [call.question], backend.agenerate)
         except Exception as err:  # every failure becomes an HTTP error; the server stays up
             raise failure(err) from None
         return completion(call, result, backend.usage())

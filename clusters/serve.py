@@ -5,9 +5,9 @@
 
 Agents that share a base model (`actors.host.base_key`), across all the graphs served, become one
 deployment `host-<i>` holding a ModelHost, with dynamic batching (clusters/serve_host.py) and the
-largest num_cpus, num_gpus and replicas of its agents' specs. An ingress deployment runs each
-request's DAG with `run_graph`, sending every node of a wavefront to its host at once
-(clusters/openai_api.py). Inputs are validated by rayswarm.serve.build_graph_app before this
+largest num_cpus, num_gpus and replicas of its agents' specs. An ingress deployment takes the
+HTTP requests (clusters/openai_api.py): a graph whose agents all share one host runs inside that
+host's replica; any other runs in the ingress, every node of a wavefront sent to its host at once. Inputs are validated by rayswarm.serve.build_graph_app before this
 runs, so a mistake is one RayswarmError before Serve starts.
 """
 
@@ -51,6 +51,14 @@ def group_hosts(graphs: dict[str, Graph]) -> dict[str, dict[str, AgentSpec]]:
     return {f"host-{i}": specs for i, specs in enumerate(groups.values())}
 
 
+def home_hosts(graphs: dict[str, Graph], groups: dict[str, dict[str, AgentSpec]]) -> dict[str, str]:
+    """Graph name -> the host deployment holding all of its agents, for the graphs that have one."""
+    host_of = {key: name for name, specs in groups.items() for key in specs}
+    homes = {graph_name: {host_of[agent_key(graph_name, agent)] for agent in graph.agents}
+             for graph_name, graph in graphs.items()}
+    return {graph_name: hosts.pop() for graph_name, hosts in homes.items() if len(hosts) == 1}
+
+
 def graph_app(graphs: dict[str, Graph], args: Batching):
     """The application serving already validated graphs: one host deployment per group, one ingress."""
     # Imported here: both modules import this one (and FastAPI need not load to validate args).
@@ -58,7 +66,9 @@ def graph_app(graphs: dict[str, Graph], args: Batching):
     from rayswarm.clusters.serve_host import HostDeployment
 
     hosts, routes = {}, {}
-    for name, specs in group_hosts(graphs).items():
+    groups = group_hosts(graphs)
+    homes = home_hosts(graphs, groups)
+    for name, specs in groups.items():
         num_cpus = max(spec.num_cpus for spec in specs.values())
         num_gpus = max(spec.num_gpus for spec in specs.values())
         replicas = max(spec.replicas for spec in specs.values())
@@ -66,9 +76,10 @@ def graph_app(graphs: dict[str, Graph], args: Batching):
             # A model that fails to load rarely loads on a retry: fail the deploy after a few tries, not 20.
             name=name, num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS, max_constructor_retry_count=3,
             ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
-        ).bind(specs, args.max_batch_size, args.batch_wait_timeout_s, threads=max(1, math.floor(num_cpus)))
+        ).bind(specs, args.max_batch_size, args.batch_wait_timeout_s, threads=max(1, math.floor(num_cpus)),
+               graphs={graph: graphs[graph] for graph, home in homes.items() if home == name})
         routes.update(dict.fromkeys(specs, name))
-    return GraphIngress.options(max_ongoing_requests=MAX_ONGOING_REQUESTS).bind(graphs, hosts, routes)
+    return GraphIngress.options(max_ongoing_requests=MAX_ONGOING_REQUESTS).bind(graphs, hosts, routes, homes)
 
 
 def deploy_failure(message: str) -> str:

@@ -11,7 +11,7 @@ matches the reference's byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -170,6 +170,17 @@ def run_to_output(graph: Graph, questions: Sequence[str], backend: Backend) -> P
 def run_graph(graph: Graph, questions: Sequence[str], backend: Backend) -> GraphResult:
     """Answer every question with the graph, wavefront by wavefront."""
     return run_graphs([graph], questions, backend)[0]
+
+
+async def arun_graph(graph: Graph, questions: Sequence[str],
+                     generate: Callable[[list[NodeRequest]], Awaitable[list[list[str]]]]) -> GraphResult:
+    """run_graph on an event loop: `generate` is an async Backend.generate. A server awaits each
+    wavefront where its calls live, with no thread to hand the run to and back at every hop."""
+    stepper = _Stepper(graph, questions)
+    while not stepper.done:
+        requests = stepper.requests()
+        stepper.accept(requests, await generate(requests) if requests else [])
+    return stepper.result()
 
 
 def run_graphs(graphs: Sequence[Graph], questions: Sequence[str], backend: Backend) -> list[GraphResult]:

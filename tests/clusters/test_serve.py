@@ -23,8 +23,8 @@ from ray import serve
 
 from rayswarm.agents.backend import LocalBackend
 from rayswarm.cli import main
-from rayswarm.clusters.serve import APP_NAME, deploy_failure, group_hosts
-from rayswarm.graphs import BudgetForcing, GenerationOptions, Graph, RayswarmError, run_graph
+from rayswarm.clusters.serve import APP_NAME, deploy_failure, group_hosts, home_hosts
+from rayswarm.graphs import BudgetForcing, ConfigError, GenerationOptions, Graph, RayswarmError, run_graph
 from rayswarm.graphs.schema import parse
 from rayswarm.serve import ServeArgs, build_graph_app, load_graphs
 
@@ -48,6 +48,15 @@ def trio(model: str) -> dict:
         ],
         "edges": ["draft -> check", "aside -> check", "draft -> final", "check -> final"],
     }
+
+
+def duo(model: str) -> dict:
+    """`trio` without its other-model agent: every agent on one host, so the graph runs inside it."""
+    graph = trio(model)
+    del graph["agents"]["other"]
+    graph["nodes"] = [node for node in graph["nodes"] if node["name"] != "aside"]
+    graph["edges"] = [edge for edge in graph["edges"] if not edge.startswith("aside")]
+    return graph
 
 
 def free_port() -> int:
@@ -115,7 +124,7 @@ def server(ray_local, graph, flexolmo_folder, tmp_path_factory):
     moe = {"agents": {"moe": {"model": str(flexolmo_folder), "num_cpus": 0.5}},
            "nodes": [{"name": "only", "agent": "moe", "template": "{question}"}]}
     graphs = [{"name": "trio", "graph": graph}, str(config), {"name": "raw", "graph": raw},
-              {"name": "moe", "graph": moe}]
+              {"name": "moe", "graph": moe}, {"name": "duo", "graph": duo(graph.agents["writer"].model)}]
     serve.run(build_graph_app({"graphs": graphs}), name=APP_NAME)
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
@@ -132,7 +141,7 @@ def chat(server: str, question: str, model: str = "trio", **fields) -> requests.
 
 
 def test_models_lists_every_graph(server, client):
-    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw", "moe"]
+    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw", "moe", "duo"]
     assert requests.get(f"{server}/v1/models", timeout=10).json()["object"] == "list"
 
 
@@ -142,10 +151,18 @@ def test_binds_loopback_only(server):
         socket.create_connection(("127.0.0.2", port), timeout=2).close()
 
 
-def test_concurrent_answers_equal_an_in_process_run(server, graph):
+def test_a_graph_whose_agents_share_a_host_runs_in_that_host(graph):
+    graphs = {"trio": graph, "duo": Graph.from_dict(duo(graph.agents["writer"].model))}
+    groups = group_hosts(graphs)
+    assert len(groups) == 2 and home_hosts(graphs, groups) == {"duo": "host-0"}  # trio spans two hosts
+
+
+@pytest.mark.parametrize("name", ["trio", "duo"])  # run by the ingress, hop by hop; run inside its host
+def test_concurrent_answers_equal_an_in_process_run(server, graph, name):
+    graph = graph if name == "trio" else Graph.from_dict(duo(graph.agents["writer"].model))
     reference = expected(graph, QUESTIONS)
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:  # at once, so the hosts batch them together
-        replies = [r.json() for r in pool.map(lambda q: chat(server, q), QUESTIONS)]
+        replies = [r.json() for r in pool.map(lambda q: chat(server, q, model=name), QUESTIONS)]
     assert [r["choices"][0]["message"]["content"] for r in replies] == reference.final
     for i, reply in enumerate(replies):
         assert reply["rayswarm"]["nodes"] == {name: outs[i] for name, outs in reference.outputs.items()}
@@ -204,6 +221,69 @@ def test_a_request_opts_flexolmo_experts_in_and_out(server, client, flexolmo_fol
     assert unknown.status_code == 400 and "unknown expert 'nobody'" in unknown.json()["error"]["message"]
     plain = chat(server, "hi", experts=["codes"])  # trio's models are no mixtures
     assert plain.status_code == 400 and "not a FlexOlmo mixture" in plain.json()["error"]["message"]
+
+
+# ---- ChatEndpoint: a served graph as a generator (ParaPO's paraphraser), over HTTP ----------------------
+
+
+def test_an_endpoint_client_answers_as_the_served_graph(server, graph):
+    from rayswarm.clusters.endpoint import ChatEndpoint, EndpointSpec
+
+    client = ChatEndpoint(EndpointSpec(endpoint=f"{server}/v1/", model="trio", concurrency=3))
+    client.check()
+    assert client.generate(QUESTIONS, max_new_tokens=3) == expected(graph, QUESTIONS, max_new_tokens=3).final
+    # Sampled: prompt i is asked with seed + i, so each answer is that of a local run with that seed.
+    sampled = client.generate(QUESTIONS[:3], max_new_tokens=6, temperature=1.0, seed=5)
+    assert sampled == [expected(graph, [q], max_new_tokens=6, temperature=1.0, seed=5 + i).final[0]
+                       for i, q in enumerate(QUESTIONS[:3])]
+    assert client.generate([]) == []
+
+
+def test_an_endpoint_client_says_what_went_wrong_in_one_line(server):
+    from rayswarm.clusters.endpoint import ChatEndpoint, EndpointError, EndpointSpec
+
+    typo = ChatEndpoint(EndpointSpec(endpoint=f"{server}/v1", model="tri"))
+    with pytest.raises(ConfigError, match=r"does not serve 'tri' \(did you mean \"trio\"\?\); it serves: trio, solo"):
+        typo.check()
+    with pytest.raises(EndpointError, match=r"HTTP 404: model 'tri' does not exist"):
+        typo.generate(["hi"])
+    client = ChatEndpoint(EndpointSpec(endpoint=f"{server}/v1", model="trio"))
+    with pytest.raises(EndpointError, match=r"chat/completions: HTTP 400: .*temperature"):
+        client.generate(["hi"], temperature=-1.0)
+    with pytest.raises(ConfigError, match="cannot be given 'chat_template'"):  # refused before any request
+        client.generate(["hi"], chat_template=False)
+    nobody = ChatEndpoint(EndpointSpec(endpoint=f"http://127.0.0.1:{free_port()}/v1", model="trio"))
+    with pytest.raises(EndpointError, match="cannot reach http://127.0.0.1:.*/v1/models"):
+        nobody.check()
+
+
+def test_parapo_paraphrases_through_a_served_graph(server, chatty_folder, tmp_path):
+    """A ParaPO config whose paraphraser is the endpoint: its pairs' chosen texts are the graph's answers."""
+    from rayswarm.agents import paraphrase as para
+    from rayswarm.agents.agent import Agent
+    from rayswarm.clusters.endpoint import ChatEndpoint
+    from rayswarm.graphs.rundir import RunDir
+    from rayswarm.preference import check_paraphraser, parapo_pairs
+    from rayswarm.train_config import load_train_config
+
+    (tmp_path / "corpus.txt").write_text("\n".join(f"Document {i} tells of the {w} that slept by the old mill "
+                                                  "until the rain came." for i, w in enumerate(["fox", "owl"])))
+    (tmp_path / "parapo.yaml").write_text(yaml.safe_dump({
+        "recipe": "parapo", "model": {"model": str(chatty_folder)}, "corpus": str(tmp_path / "corpus.txt"),
+        "heldout": str(tmp_path / "corpus.txt"), "paraphraser": {"endpoint": f"{server}/v1", "model": "raw"},
+        "mining": {"prefix_tokens": 24, "continuation_tokens": 8, "min_score": 0.0},
+        "paraphrase": {"max_new_tokens": 40, "length_tolerance": 3.0}}))
+    config = load_train_config(tmp_path / "parapo.yaml", "parapo")
+    check_paraphraser(config, None)
+    pairs, windows = parapo_pairs(config, Agent.from_spec(config.model), RunDir(tmp_path / "runs", "parapo"))
+    texts = [w.text for w in windows]
+    assert len(texts) == 2 and all(pair["rejected"] in texts for pair in pairs)
+    p = config.paraphrase
+    asked = ChatEndpoint(config.paraphraser).generate([para.PARAPHRASE_PROMPT.format(text=t) for t in texts],
+                                                      max_new_tokens=p.max_new_tokens, temperature=p.temperature,
+                                                      top_p=p.top_p, seed=config.seed)
+    kept = [para.clean(a) for t, a in zip(texts, asked, strict=True) if para.keep(t, para.clean(a), 3.0)]
+    assert kept and [pair["chosen"] for pair in pairs] == kept
 
 
 USER = [{"role": "user", "content": "hi"}]
@@ -309,7 +389,7 @@ def test_the_shipped_serve_config_validates():
     ({"graph": ["x.yaml"]}, 'did you mean "graphs"'),
     ({"graphs": [str(EXAMPLES / "chain.yaml")] * 2}, "two graphs are named 'chain'"),
     ({"graphs": [{"name": "g", "graph": {"agents": {"a": {"model": "tiny:nope"}},
-                                         "nodes": [{"name": "n", "agent": "a"}]}}]}, "unknown toy zoo model"),
+                                         "nodes": [{"name": "n", "agent": "a"}]}}]}, "unknown tiny model"),
     ({"graphs": [str(EXAMPLES / "chain.yaml")], "max_batch_size": 0}, "max_batch_size"),
 ])
 def test_bad_serve_args_fail_before_serve_starts(args, message):

@@ -1,6 +1,8 @@
+import asyncio
+
 import pytest
 
-from rayswarm.graphs.execute import FunctionBackend, run_graph, run_graphs
+from rayswarm.graphs.execute import FunctionBackend, arun_graph, run_graph, run_graphs
 from rayswarm.graphs.gdecode import graph_from_adjacency
 from rayswarm.graphs.graph import Graph
 from rayswarm.graphs.spec import AgentSpec
@@ -63,6 +65,19 @@ def test_one_backend_call_per_wavefront_with_resolved_settings():
     assert (left.system, left.generation.max_new_tokens, left.generation.temperature) == ("Be brief.", 5, 0.5)
     assert (right.system, right.generation.max_new_tokens) == (None, 32)
     assert join.system == "You are A."
+
+
+def test_the_event_loop_run_is_the_same_run():
+    """arun_graph (what a server awaits) makes the same calls and gives the same result as run_graph."""
+    sync, looped = FunctionBackend(echo), FunctionBackend(echo)
+
+    async def generate(requests):
+        await asyncio.sleep(0)  # a real await between the wavefronts
+        return looped.generate(requests)
+
+    graph = Graph.from_dict(DIAMOND)
+    assert asyncio.run(arun_graph(graph, ["q1", "q2"], generate)) == run_graph(graph, ["q1", "q2"], sync)
+    assert looped.calls == sync.calls
 
 
 def test_vote_node_is_computed_without_the_backend():
