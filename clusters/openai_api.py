@@ -4,8 +4,9 @@ The ingress runs the DAG with `arun_graph`, the event-loop twin of the `run_grap
 (one stepper underneath: same prompts, fan-in and order), so a served answer is the answer of a
 local run by construction; each wavefront's node requests go to their host deployments at once. A
 graph whose agents all share one host deployment runs inside that host's replica instead
-(HostDeployment.run), which saves a round trip per hop. A streamed request runs its nodes up to the
-output one with the synchronous run_to_output, in a worker thread.
+(HostDeployment.run), which saves a round trip per hop; a graph with ensembles runs whole in its own
+deployment (GraphDeployment.run), and a stream of it is its answer in one piece. Any other streamed
+request runs its nodes up to the output one with the synchronous run_to_output, in a worker thread.
 
 Errors are JSON in OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with a 4xx
 status for anything the client can fix; nothing a request does stops the server.
@@ -217,6 +218,10 @@ class GraphIngress:
         try:
             call = parse_chat(await request.body(), self.graphs)
             loop = asyncio.get_running_loop()
+            if call.stream and self.graphs[call.model].ensembles:  # run whole: the answer in one piece
+                body = await self._answer_at_home(call)
+                text = body["choices"][0]["message"]["content"]
+                return StreamingResponse(stream_events(call, one_piece(text)), media_type="text/event-stream")
             if call.stream:  # every node before the output runs first; errors there are still plain HTTP errors
                 pieces = await loop.run_in_executor(self.threads, self._run_to_output, call, loop)
                 return StreamingResponse(stream_events(call, pieces), media_type="text/event-stream")

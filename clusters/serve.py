@@ -7,7 +7,8 @@ Agents that share a base model (`actors.host.base_key`), across all the graphs s
 deployment `host-<i>` holding a ModelHost, with dynamic batching (clusters/serve_host.py) and the
 largest num_cpus, num_gpus and replicas of its agents' specs. An ingress deployment takes the
 HTTP requests (clusters/openai_api.py): a graph whose agents all share one host runs inside that
-host's replica; any other runs in the ingress, every node of a wavefront sent to its host at once. Inputs are validated by rayswarm.serve.build_graph_app before this
+host's replica; any other runs in the ingress, every node of a wavefront sent to its host at once.
+A graph with ensembles runs whole in a deployment of its own (clusters/serve_graph.py). Inputs are validated by rayswarm.serve.build_graph_app before this
 runs, so a mistake is one RayswarmError before Serve starts.
 """
 
@@ -59,26 +60,42 @@ def home_hosts(graphs: dict[str, Graph], groups: dict[str, dict[str, AgentSpec]]
     return {graph_name: hosts.pop() for graph_name, hosts in homes.items() if len(hosts) == 1}
 
 
+def resources(specs) -> dict:
+    """A deployment's share: the largest num_cpus, num_gpus and replicas of the agents it holds."""
+    return {"num_cpus": max(spec.num_cpus for spec in specs), "num_gpus": max(spec.num_gpus for spec in specs),
+            "replicas": max(spec.replicas for spec in specs)}
+
+
 def graph_app(graphs: dict[str, Graph], args: Batching):
-    """The application serving already validated graphs: one host deployment per group, one ingress."""
+    """The application serving already validated graphs: one host deployment per group, one deployment
+    per graph with ensembles, one ingress."""
     # Imported here: both modules import this one (and FastAPI need not load to validate args).
     from rayswarm.clusters.openai_api import GraphIngress
+    from rayswarm.clusters.serve_graph import GraphDeployment
     from rayswarm.clusters.serve_host import HostDeployment
 
+    # A model that fails to load rarely loads on a retry: fail the deploy after a few tries, not 20.
+    common = {"max_ongoing_requests": MAX_ONGOING_REQUESTS, "max_constructor_retry_count": 3}
     hosts, routes = {}, {}
-    groups = group_hosts(graphs)
-    homes = home_hosts(graphs, groups)
+    plain = {name: graph for name, graph in graphs.items() if not graph.ensembles}
+    groups = group_hosts(plain)
+    homes = home_hosts(plain, groups)
     for name, specs in groups.items():
-        num_cpus = max(spec.num_cpus for spec in specs.values())
-        num_gpus = max(spec.num_gpus for spec in specs.values())
-        replicas = max(spec.replicas for spec in specs.values())
+        share = resources(specs.values())
         hosts[name] = HostDeployment.options(
-            # A model that fails to load rarely loads on a retry: fail the deploy after a few tries, not 20.
-            name=name, num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS, max_constructor_retry_count=3,
-            ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
-        ).bind(specs, args.max_batch_size, args.batch_wait_timeout_s, threads=max(1, math.floor(num_cpus)),
-               graphs={graph: graphs[graph] for graph, home in homes.items() if home == name})
+            name=name, num_replicas=share["replicas"], **common,
+            ray_actor_options={"num_cpus": share["num_cpus"], "num_gpus": share["num_gpus"]},
+        ).bind(specs, args.max_batch_size, args.batch_wait_timeout_s, threads=max(1, math.floor(share["num_cpus"])),
+               graphs={graph: plain[graph] for graph, home in homes.items() if home == name})
         routes.update(dict.fromkeys(specs, name))
+    for graph_name, graph in graphs.items():
+        if graph.ensembles:  # its members talk many times per answer: the whole graph in one process
+            share, name = resources(graph.agents.values()), f"graph-{graph_name}"
+            hosts[name] = GraphDeployment.options(
+                name=name, num_replicas=share["replicas"], **common,
+                ray_actor_options={"num_cpus": share["num_cpus"], "num_gpus": share["num_gpus"]},
+            ).bind(graph, threads=max(1, math.floor(share["num_cpus"])))
+            homes[graph_name] = name
     return GraphIngress.options(max_ongoing_requests=MAX_ONGOING_REQUESTS).bind(graphs, hosts, routes, homes)
 
 

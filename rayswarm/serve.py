@@ -58,8 +58,6 @@ def load_graphs(args: ServeArgs) -> dict[str, Graph]:
         if name in graphs:
             raise ConfigError(f"two graphs are named '{name}': model names must be unique")
         check_agents(graph.agents, f"graph '{name}'")
-        if graph.ensembles:
-            raise ConfigError(f"graph '{name}': serving ensembles is not supported yet; run it with `rayswarm run`")
         graphs[name] = graph
     return graphs
 

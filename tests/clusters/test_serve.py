@@ -59,6 +59,16 @@ def duo(model: str) -> dict:
     return graph
 
 
+def careful(model: str) -> dict:
+    """A cascade over two models of different bases, then a node reading its answer: a whole-graph deployment."""
+    agents = {"writer": {"model": model, "num_cpus": 0.25, "generation": {"max_new_tokens": 6}},
+              "other": {"model": "tiny:random-olmo2", "num_cpus": 0.25, "generation": {"max_new_tokens": 5}}}
+    return {"agents": agents,
+            "ensembles": {"careful": {"kind": "cascade", "agents": ["other", "writer"], "threshold": -0.1}},
+            "nodes": [{"name": "first", "agent": "careful"}, {"name": "second", "agent": "writer"}],
+            "edges": ["first -> second"]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -124,7 +134,8 @@ def server(ray_local, graph, flexolmo_folder, tmp_path_factory):
     moe = {"agents": {"moe": {"model": str(flexolmo_folder), "num_cpus": 0.5}},
            "nodes": [{"name": "only", "agent": "moe", "template": "{question}"}]}
     graphs = [{"name": "trio", "graph": graph}, str(config), {"name": "raw", "graph": raw},
-              {"name": "moe", "graph": moe}, {"name": "duo", "graph": duo(graph.agents["writer"].model)}]
+              {"name": "moe", "graph": moe}, {"name": "duo", "graph": duo(graph.agents["writer"].model)},
+              {"name": "careful", "graph": careful(graph.agents["writer"].model)}]
     serve.run(build_graph_app({"graphs": graphs}), name=APP_NAME)
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
@@ -141,7 +152,7 @@ def chat(server: str, question: str, model: str = "trio", **fields) -> requests.
 
 
 def test_models_lists_every_graph(server, client):
-    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw", "moe", "duo"]
+    assert [model.id for model in client.models.list()] == ["trio", "solo", "raw", "moe", "duo", "careful"]
     assert requests.get(f"{server}/v1/models", timeout=10).json()["object"] == "list"
 
 
@@ -168,6 +179,20 @@ def test_concurrent_answers_equal_an_in_process_run(server, graph, name):
         assert reply["rayswarm"]["nodes"] == {name: outs[i] for name, outs in reference.outputs.items()}
         assert reply["usage"]["prompt_tokens"] > 0
     assert len(set(reference.final)) > 1 and all(reference.final), "a vacuous comparison"
+
+
+def test_a_graph_with_an_ensemble_answers_as_a_local_run(server, client, graph):
+    local = Graph.from_dict(careful(graph.agents["writer"].model))
+    reference = run_graph(local, QUESTIONS, LocalBackend(local.agents, ensembles=local.ensembles))
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        replies = [r.json() for r in pool.map(lambda q: chat(server, q, model="careful"), QUESTIONS)]
+    assert [r["choices"][0]["message"]["content"] for r in replies] == reference.final
+    assert [r["rayswarm"]["nodes"]["first"] for r in replies] == reference.outputs["first"]
+    assert all(r["usage"]["completion_tokens"] > 0 and r["usage"]["prompt_tokens"] > 0 for r in replies)
+    # Streamed, it is the same answer (in one piece: the graph runs whole in its deployment).
+    question = [{"role": "user", "content": QUESTIONS[1]}]
+    chunks = list(client.chat.completions.create(model="careful", messages=question, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == reference.final[1]
 
 
 def test_openai_client_options_reach_every_node(client, graph):
