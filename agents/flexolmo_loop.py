@@ -16,12 +16,12 @@ Batches, masking and the learning-rate schedule are the toy zoo's (agents/toytra
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from rayswarm.agents.toydata import TrainItem
-from rayswarm.agents.toytrain import TrainConfig, batches, collate, encode, lr_at
+from rayswarm.agents.toytrain import IGNORE, TrainConfig, batches, collate, encode, lr_at
 
 
 def expert_params(model) -> dict[str, torch.Tensor | None]:
@@ -49,8 +49,15 @@ class StepTrainer:
     """Train the selected parameters of `model` one step at a time; `state()` / `load_state()` resume it."""
 
     def __init__(self, model, tokenizer, items: Sequence[TrainItem], config: TrainConfig,
-                 trainable: dict[str, torch.Tensor | None]):
+                 trainable: dict[str, torch.Tensor | None], shard: tuple[int, int] = (0, 1),
+                 all_sum: Callable[[list[torch.Tensor]], None] | None = None):
+        """shard = (rank, workers): this worker's rows of every batch, for data-parallel training;
+        `all_sum` then sums a list of tensors across the workers, in place (torch.distributed's all-reduce)."""
         self.model, self.config, self.pad_id = model, config, tokenizer.pad_token_id
+        self.rank, self.workers = shard
+        if config.batch_size < self.workers:
+            raise ValueError(f"a batch of {config.batch_size} cannot be split between {self.workers} workers")
+        self.all_sum = all_sum
         self.rows = encode(items, tokenizer)
         self.plan = batches(self.rows, config.batch_size, config.steps, random.Random(f"rayswarm-batches-{config.seed}"))
         self.params = []
@@ -74,8 +81,20 @@ class StepTrainer:
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.config)
-        loss = self.model(**collate(self.rows, self.plan[self.step], self.pad_id)).loss
-        loss.backward()
+        # Every worker takes its slice of the one planned batch, so any number of workers trains on the
+        # same examples in the same order (and resumes the same way); the gradients are averaged.
+        batch = collate(self.rows, self.plan[self.step][self.rank::self.workers], self.pad_id)
+        loss = self.model(**batch).loss
+        if self.all_sum is None:
+            loss.backward()
+        else:  # the whole batch's token-mean gradient: each slice's token sum, summed, over all tokens
+            tokens = (batch["labels"][:, 1:] != IGNORE).sum().float()
+            (loss * tokens).backward()
+            totals = torch.stack([tokens, loss.detach() * tokens])
+            self.all_sum([param.grad for param in self.params] + [totals])
+            for param in self.params:
+                param.grad /= totals[0]
+            loss = totals[1] / totals[0]
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -8,6 +8,9 @@ The job (algorithms.md §4, "coordinated" training):
 - trains the owner's FFN and router row; attention, embeddings, norms and the public half stay frozen;
 - reads one data path, its owner's: the job's config, the only thing its workers receive, names no
   other owner's data, so owners' jobs are independent and run in any order, at any time, anywhere;
+- trains data-parallel on `workers` Ray Train workers if asked: each takes its slice of every
+  planned batch and the gradients are summed over workers and divided by the batch's tokens
+  (torch.distributed, gloo on CPUs), so the job takes the same steps whatever its worker count;
 - reports a checkpoint through `ray.train.report` every `checkpoint_every` steps. Running the same
   job again (same storage and owner) restores Ray Train's run state, and `ray.train.get_checkpoint`
   hands the worker the latest checkpoint: it continues from that step with the optimizer's state.
@@ -50,7 +53,15 @@ class ExpertJob(StrictModel):
     seed: int = 0
     checkpoint_every: int = Field(100, ge=1)
     stop_after: int | None = Field(None, ge=1, description="end this run after this step; run again to resume")
+    workers: int = Field(1, ge=1, description="data-parallel Ray Train workers, each a slice of every batch")
     cpus_per_worker: float = Field(1.0, gt=0)
+
+    @field_validator("workers")
+    @classmethod
+    def _batch_splits(cls, workers: int, info) -> int:
+        if workers > info.data.get("batch_size", workers):
+            raise ValueError(f"{workers} workers cannot split a batch of {info.data['batch_size']}")
+        return workers
 
     @field_validator("data", "public", "public_row", "output", "storage")
     @classmethod
@@ -110,7 +121,10 @@ def train_loop(config: dict) -> None:
         with checkpoint.as_directory() as folder:
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
             state = torch.load(Path(folder) / TRAIN_STATE, weights_only=False)
-    trainer = StepTrainer(model, tokenizer, items, train_config(job), expert_params(model))
+    context = ray.train.get_context()
+    rank, workers = context.get_world_rank(), context.get_world_size()
+    trainer = StepTrainer(model, tokenizer, items, train_config(job), expert_params(model), shard=(rank, workers),
+                          all_sum=sum_across_workers if workers > 1 else None)
     if state is not None:
         trainer.load_state(state)
     losses: list[float] = []
@@ -118,13 +132,25 @@ def train_loop(config: dict) -> None:
     while trainer.step < last:
         losses.append(trainer.train_step())
         if trainer.step % job.checkpoint_every == 0 or trainer.step == last:
+            # Every worker reports; the replicas are identical, so rank 0 alone writes the checkpoint.
             with tempfile.TemporaryDirectory() as folder:
-                model.save_pretrained(folder)
-                torch.save(trainer.state(), Path(folder) / TRAIN_STATE)
+                checkpoint = None
+                if rank == 0:
+                    model.save_pretrained(folder)
+                    torch.save(trainer.state(), Path(folder) / TRAIN_STATE)
+                    checkpoint = ray.train.Checkpoint.from_directory(folder)
                 recent = losses[-job.checkpoint_every:]
                 ray.train.report({"owner": job.owner, "step": trainer.step, "loss": sum(recent) / len(recent),
-                                  "runtime_env": ray.get_runtime_context().runtime_env},
-                                 checkpoint=ray.train.Checkpoint.from_directory(folder))
+                                  "workers": workers, "runtime_env": ray.get_runtime_context().runtime_env},
+                                 checkpoint=checkpoint)
+
+
+def sum_across_workers(tensors) -> None:
+    """Sum tensors over the job's workers, in place (the process group Ray Train set up: gloo on CPUs)."""
+    import torch.distributed as dist
+
+    for tensor in tensors:
+        dist.all_reduce(tensor)
 
 
 def run_expert_job(job: ExpertJob):
@@ -145,7 +171,7 @@ def run_expert_job(job: ExpertJob):
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=job.model_dump(),
-        scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": job.cpus_per_worker}),
+        scaling_config=ScalingConfig(num_workers=job.workers, resources_per_worker={"CPU": job.cpus_per_worker}),
         run_config=RunConfig(name=f"expert-{job.owner}", storage_path=job.storage,
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
     )

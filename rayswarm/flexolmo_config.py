@@ -76,7 +76,15 @@ class ExpertSpec(StrictModel):
     lr: float = Field(3e-3, gt=0)
     warmup: int = Field(10, ge=0)
     checkpoint_every: int = Field(100, ge=1)
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs the job's one Ray Train worker reserves")
+    workers: int = Field(1, ge=1, description="data-parallel Ray Train workers per job; each takes a slice of "
+                         "every batch (batch_size must be at least this) and gradients are averaged")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each Ray Train worker reserves")
+
+    @model_validator(mode="after")
+    def _batch_splits(self):
+        if self.workers > self.batch_size:
+            raise ValueError(f"{self.workers} workers cannot split a batch of {self.batch_size}")
+        return self
 
 
 class RouterSpec(StrictModel):
@@ -161,7 +169,7 @@ class FlexOlmoRun(StrictModel):
                          output=str(self.expert_dir(owner)), storage=str(self.root / "train"),
                          embedder=self.router.embedder, router_samples=self.router.samples, steps=e.steps,
                          batch_size=e.batch_size, lr=e.lr, warmup=e.warmup, seed=self.seed,
-                         checkpoint_every=e.checkpoint_every, cpus_per_worker=e.cpus_per_worker)
+                         checkpoint_every=e.checkpoint_every, workers=e.workers, cpus_per_worker=e.cpus_per_worker)
 
     def owners_named(self, names: list[str] | None) -> list[str]:
         """The owners a command names (default all); ConfigError for an unknown one."""

@@ -78,6 +78,23 @@ def test_an_interrupted_job_resumes_to_the_same_weights(trained, tmp_path):
     assert all(torch.equal(uninterrupted[key], again[key]) for key in again)
 
 
+def test_a_data_parallel_job_takes_the_same_steps_as_one_worker(trained, tmp_path):
+    from rayswarm.clusters.flexolmo_train import run_expert_job
+
+    config, root = trained
+    job = load_config(config).job("codes").model_copy(
+        update={"storage": str(tmp_path / "train"), "output": str(tmp_path / "codes"), "workers": 2})
+    result = run_expert_job(job)
+    assert result.metrics["step"] == 4 and result.metrics["workers"] == 2
+    one, two = weights(root / "experts" / "codes"), weights(tmp_path / "codes")
+    for key in one:
+        assert torch.allclose(one[key], two[key], atol=1e-5), key  # same batches, same token-mean gradients
+        if ".mlp.experts.0." in key:  # the public FFN, the anchor: untouched either way, bit for bit
+            assert torch.equal(one[key], two[key]), key
+        if ".mlp.experts.1." in key:  # the owner's FFN (a copy of the public one at step 0) has moved
+            assert not torch.equal(two[key], two[key.replace(".experts.1.", ".experts.0.")]), key
+
+
 def test_merge_eval_and_masked_generation(trained, capsys):
     config, root = trained
     meta = json.loads((root / "merged" / "flexolmo.json").read_text())
@@ -145,3 +162,6 @@ def test_bad_config_keys_are_one_line(tmp_path, capsys):
     config.write_text("name: x\nowners: {codes: {data: 'toy:code'}}\n")
     assert main(["flexolmo", "train", str(config)]) == 2
     assert "unknown toy domain 'code' (did you mean \"codes\"?)" in capsys.readouterr().err
+    config.write_text("name: x\nowners: {codes: {data: 'toy:codes'}}\nexpert: {batch_size: 2, workers: 4}\n")
+    assert main(["flexolmo", "train", str(config)]) == 2
+    assert "4 workers cannot split a batch of 2" in capsys.readouterr().err
