@@ -68,11 +68,17 @@ def test_splits_are_deterministic_and_differ_across_seeds(tasks):
 
 
 def test_every_task_has_disjoint_nonempty_dev_and_test(tasks):
-    assert set(tasks) == {*DOMAINS, "composed", "mixed"}
+    assert set(tasks) == {*DOMAINS, "composed", "mixed", "mixed_full"}
     for name, splits in tasks.items():
         dev, test = ({ex.input for ex in splits[s]} for s in ("dev", "test"))
         assert dev and test, name
         assert not dev & test, name
+    # mixed_full is every other task's split, shuffled; mixed a sample of it.
+    for split in ("dev", "test"):
+        full = [ex.input for ex in tasks["mixed_full"][split]]
+        every = [ex.input for name in (*DOMAINS, "composed") for ex in tasks[name][split]]
+        assert sorted(full) == sorted(every) and full != every
+        assert {ex.input for ex in tasks["mixed"][split]} <= set(full)
 
 
 def test_composed_answers_spell_out_every_step_of_the_tables(world, tasks):
