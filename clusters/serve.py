@@ -60,6 +60,20 @@ def home_hosts(graphs: dict[str, Graph], groups: dict[str, dict[str, AgentSpec]]
     return {graph_name: hosts.pop() for graph_name, hosts in homes.items() if len(hosts) == 1}
 
 
+def graph_deployment(graph_name: str) -> str:
+    """The name of the deployment that runs a graph with ensembles whole."""
+    return f"graph-{graph_name}"
+
+
+def layout(graphs: dict[str, Graph]) -> dict[str, list[str]]:
+    """Deployment name -> what it holds: agent keys for a host, the agent keys of its graph for a
+    graph with ensembles (what `rayswarm serve` prints)."""
+    hosts = group_hosts({name: graph for name, graph in graphs.items() if not graph.ensembles})
+    whole = {graph_deployment(name): [agent_key(name, agent) for agent in graph.agents]
+             for name, graph in graphs.items() if graph.ensembles}
+    return {**{name: list(specs) for name, specs in hosts.items()}, **whole}
+
+
 def resources(specs) -> dict:
     """A deployment's share: the largest num_cpus, num_gpus and replicas of the agents it holds."""
     return {"num_cpus": max(spec.num_cpus for spec in specs), "num_gpus": max(spec.num_gpus for spec in specs),
@@ -90,7 +104,7 @@ def graph_app(graphs: dict[str, Graph], args: Batching):
         routes.update(dict.fromkeys(specs, name))
     for graph_name, graph in graphs.items():
         if graph.ensembles:  # its members talk many times per answer: the whole graph in one process
-            share, name = resources(graph.agents.values()), f"graph-{graph_name}"
+            share, name = resources(graph.agents.values()), graph_deployment(graph_name)
             hosts[name] = GraphDeployment.options(
                 name=name, num_replicas=share["replicas"], **common,
                 ray_actor_options={"num_cpus": share["num_cpus"], "num_gpus": share["num_gpus"]},

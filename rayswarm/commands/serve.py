@@ -40,7 +40,7 @@ def handle(args: argparse.Namespace) -> int:
     from ray import serve
 
     from rayswarm.clusters.connect import connect, shutdown
-    from rayswarm.clusters.serve import APP_NAME, deploy_failure, graph_app, group_hosts
+    from rayswarm.clusters.serve import APP_NAME, deploy_failure, graph_app, layout
     from rayswarm.graphs.errors import ConfigError
     from rayswarm.graphs.schema import parse
     from rayswarm.serve import ServeArgs, load_graphs
@@ -60,8 +60,8 @@ def handle(args: argparse.Namespace) -> int:
         except RuntimeError as err:  # a replica's model failed to load: the user's input, said in one line
             raise ConfigError(f"a model failed to load: {deploy_failure(str(err))}") from None
         print(f"serving {', '.join(graphs)} at http://{args.host}:{args.port}/v1  (Ctrl-C stops)")
-        for name, specs in group_hosts(graphs).items():
-            print(f"  deployment {name}: {', '.join(specs)}")
+        for name, held in layout(graphs).items():
+            print(f"  deployment {name}: {', '.join(held)}")
         print(flush=True)
         while True:
             time.sleep(3600)

@@ -23,7 +23,7 @@ from ray import serve
 
 from rayswarm.agents.backend import LocalBackend
 from rayswarm.cli import main
-from rayswarm.clusters.serve import APP_NAME, deploy_failure, group_hosts, home_hosts
+from rayswarm.clusters.serve import APP_NAME, deploy_failure, group_hosts, home_hosts, layout
 from rayswarm.graphs import BudgetForcing, ConfigError, GenerationOptions, Graph, RayswarmError, run_graph
 from rayswarm.graphs.schema import parse
 from rayswarm.serve import ServeArgs, build_graph_app, load_graphs
@@ -166,6 +166,10 @@ def test_a_graph_whose_agents_share_a_host_runs_in_that_host(graph):
     graphs = {"trio": graph, "duo": Graph.from_dict(duo(graph.agents["writer"].model))}
     groups = group_hosts(graphs)
     assert len(groups) == 2 and home_hosts(graphs, groups) == {"duo": "host-0"}  # trio spans two hosts
+    # A graph with ensembles is no host's: a deployment of its own holds all of its agents.
+    graphs["careful"] = Graph.from_dict(careful(graph.agents["writer"].model))
+    assert layout(graphs) == {"host-0": ["trio/writer", "trio/critic", "duo/writer", "duo/critic"],
+                              "host-1": ["trio/other"], "graph-careful": ["careful/writer", "careful/other"]}
 
 
 @pytest.mark.parametrize("name", ["trio", "duo"])  # run by the ingress, hop by hop; run inside its host
