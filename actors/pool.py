@@ -71,6 +71,14 @@ def default_reserve(total: float) -> float:
     return 1.0 if total >= 4 else total / 4
 
 
+def check_gpus(asked: float) -> None:
+    """Refuse, before any actor starts, GPUs the cluster lacks (such an actor would wait forever)."""
+    total = ray.cluster_resources().get("GPU", 0.0)
+    if asked > total + 1e-9:
+        raise ConfigError(f"the agents ask for {asked:g} GPUs in all but the cluster has "
+                          f"{total:g}: lower num_gpus (fractions share a GPU) or add GPUs")
+
+
 class AgentPool:
     """Actors for a set of agents; `generate(requests)` makes it a graph-executor Backend."""
 
@@ -88,12 +96,8 @@ class AgentPool:
             specs = [self.specs[n] for n in names]
             replicas = max(spec.replicas for spec in specs)
             wanted += [(names, max(s.num_cpus for s in specs), max(s.num_gpus for s in specs))] * replicas
-        resources = ray.cluster_resources()
-        total_cpus, total_gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-        asked_gpus = sum(gpus for _, _, gpus in wanted)
-        if asked_gpus > total_gpus + 1e-9:
-            raise ConfigError(f"the agents ask for {asked_gpus:g} GPUs in all but the cluster has "
-                              f"{total_gpus:g}: lower num_gpus (fractions share a GPU) or add GPUs")
+        check_gpus(sum(gpus for _, _, gpus in wanted))
+        total_cpus = ray.cluster_resources().get("CPU", 0.0)
         reserve = default_reserve(total_cpus) if reserve_cpus is None else reserve_cpus
         asked_cpus = [cpus for _, cpus, _ in wanted]
         shares = fit_cpus(asked_cpus, total_cpus, reserve)

@@ -45,7 +45,10 @@ def encode(items: Sequence[TrainItem], tokenizer) -> list[tuple[list[int], list[
             full = tokenizer.apply_chat_template(
                 [{"role": "user", "content": chats[first].prompt},
                  {"role": "assistant", "content": chats[first].target}], tokenize=False)
-            assert full == prompts[first] + chats[first].target + tokenizer.eos_token, "chat template mismatch"
+            # Some templates add text after the end-of-sequence token (SmolLM2: a newline); the model
+            # stops at that token, so training ends there too.
+            head = prompts[first] + chats[first].target + tokenizer.eos_token
+            assert full.startswith(head), f"chat template mismatch: {full!r} does not start with {head!r}"
     prompt_ids = iter(tokenizer(prompts, add_special_tokens=False)["input_ids"]) if prompts else iter(())
     target_ids = tokenizer([item.target for item in items], add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
@@ -100,13 +103,15 @@ def train(model, tokenizer, items: Sequence[TrainItem], config: TrainConfig, des
     plan = batches(rows, config.batch_size, config.steps, random.Random(f"rayswarm-batches-{config.seed}"))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+    device = next(model.parameters()).device
     model.train()
     losses = []
     bar = tqdm(plan, desc=desc, disable=not progress, leave=False, mininterval=2.0)
     for step, indices in enumerate(bar):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        loss = model(**collate(rows, indices, tokenizer.pad_token_id)).loss
+        batch = collate(rows, indices, tokenizer.pad_token_id)
+        loss = model(**{key: value.to(device) for key, value in batch.items()}).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()

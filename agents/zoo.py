@@ -7,7 +7,9 @@ into place, so an interrupted build resumes where it stopped and a reader never 
 A file lock keeps concurrent builders (two test workers, two actors) from training the same thing.
 
 Names (`resolve_tiny`, `task_dir`): `base`, `<domain>`, `mixed`, `composed` for the `standard`
-preset; `quick/<name>` for the small, fast preset the test suite uses.
+preset; `quick/<name>` for the small, fast preset the test suite uses; `smollm2/<name>` for experts
+LoRA-trained on SmolLM2-135M-Instruct (a preset with an existing base: nothing trained from scratch,
+the base's own tokenizer; minutes per expert on a GPU, hours on two CPU cores).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rayswarm.agents.cache import cache_dir, content_hash
+from rayswarm.agents.sources import check_source, resolve_source
 from rayswarm.agents.toydata import (
     BASE_MIXTURE,
     EXPERT_MIXTURE,
@@ -70,8 +73,13 @@ class Preset:
     # r=16 over the suggested 8: the chain of experts answered 83% of composed questions, not 70%.
     lora_r: int = 16
     lora_alpha: int = 64
+    # An existing model (any source string that resolves to a local folder, e.g. "smollm2") as the base:
+    # no base training, and the experts use its tokenizer and chat template. None: train a tiny base.
+    base_source: str | None = None
 
     def base_key(self) -> str:
+        if self.base_source:  # only when set, so that the keys (and caches) of trained bases stay as they were
+            return content_hash({"version": FORMAT_VERSION, "world": asdict(self.world), "source": self.base_source})
         return content_hash({"version": FORMAT_VERSION, "world": asdict(self.world), "base": asdict(self.base),
                              "passages": self.passage_repeats, "architecture": self.architecture,
                              "shape": self.shape, "mixture": BASE_MIXTURE.weights})
@@ -114,6 +122,19 @@ PRESETS: dict[str, Preset] = {
         passage_repeats=30,
         shape={**_INIT, "hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2},
     ),
+    # The standard world (same tasks, same items) on a real pretrained base. A lower lr and alpha than the
+    # tiny zoo's, as usual for LoRA on a pretrained model; not tuned (a CPU has time for short smoke runs
+    # only: benchmarks/RESULTS.md).
+    "smollm2": Preset(
+        name="smollm2",
+        world=WorldConfig(seed=0, countries=60),
+        base=TrainConfig(steps=0),  # not trained: base_source is the base
+        expert=TrainConfig(steps=1600, batch_size=8, lr=1e-3, warmup=30),
+        skill_steps=800,
+        passage_repeats=0,
+        lora_alpha=32,
+        base_source="smollm2",
+    ),
 }
 
 
@@ -146,6 +167,8 @@ def check_tiny_name(name: str, also: tuple[str, ...] = ()) -> tuple[Preset, str]
     if preset not in PRESETS or model not in ("base", *DOMAINS):
         known = [*also, *_known(("base", *DOMAINS))]
         raise SourceError(f"unknown tiny model '{name}'{did_you_mean(name, known)}; known: {', '.join(known)}")
+    if PRESETS[preset].base_source:
+        check_source(PRESETS[preset].base_source)  # e.g. smollm2 without its package: say so now
     return PRESETS[preset], model
 
 
@@ -163,6 +186,12 @@ def _root(preset: Preset) -> Path:
 
 
 def base_folder(preset: Preset) -> Path:
+    """The base's HF folder: the trained one in the cache, or the existing model's (converted on first use)."""
+    if preset.base_source:
+        resolved = resolve_source(preset.base_source)
+        if resolved.is_hub or resolved.adapter:
+            raise SourceError(f"zoo preset '{preset.name}': its base '{preset.base_source}' must be a local model folder")
+        return resolved.path
     return _root(preset) / f"base-{preset.base_key()}"
 
 
@@ -204,6 +233,12 @@ def _write_json(path: Path, data) -> None:
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @contextlib.contextmanager
@@ -264,7 +299,12 @@ class Zoo:
         return (self.base, None) if model == "base" else (self.base, self.experts[model])
 
 
-def _tokenizer():
+def _tokenizer(preset: Preset):
+    """The base's own tokenizer for an existing base; the offline character tokenizer for a tiny one."""
+    if preset.base_source:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(base_folder(preset))
     from rayswarm.agents.tokenizer import build_char_tokenizer
 
     return build_char_tokenizer()
@@ -279,8 +319,8 @@ def _train_base(preset: Preset, progress: bool) -> dict:
     config = preset.base
     n = config.steps * config.batch_size - len(world.passages) * preset.passage_repeats
     items = base_items(world, max(n, 0), config.seed, preset.passage_repeats)
-    model = build_tiny_model(preset.architecture, seed=config.seed, **preset.shape)
-    losses = train(model, _tokenizer(), items, config, desc="base", progress=progress)
+    model = build_tiny_model(preset.architecture, seed=config.seed, **preset.shape).to(_device())
+    losses = train(model, _tokenizer(preset), items, config, desc="base", progress=progress)
     info = {"seconds": round(time.perf_counter() - start, 1), "steps": config.steps,
             "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
             "params": sum(p.numel() for p in model.parameters())}
@@ -293,7 +333,7 @@ def _train_base(preset: Preset, progress: bool) -> dict:
 def _load_base(preset: Preset):
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(base_folder(preset))
+    return AutoModelForCausalLM.from_pretrained(base_folder(preset)).to(_device())
 
 
 def _train_expert(preset: Preset, domain: str, progress: bool) -> dict:
@@ -305,7 +345,7 @@ def _train_expert(preset: Preset, domain: str, progress: bool) -> dict:
     config = preset.expert_config(domain)
     items = expert_items(world, domain, config.steps * config.batch_size, config.seed)
     model = add_lora(_load_base(preset), r=preset.lora_r, alpha=preset.lora_alpha, seed=config.seed)
-    losses = train(model, _tokenizer(), items, config, desc=domain, progress=progress)
+    losses = train(model, _tokenizer(preset), items, config, desc=domain, progress=progress)
     info = {"seconds": round(time.perf_counter() - start, 1), "steps": config.steps,
             "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4)}
     with _atomic_folder(expert_folder(preset, domain)) as tmp:
@@ -318,16 +358,21 @@ def _done(folder: Path) -> bool:
     return (folder / "train.json").is_file()
 
 
+def _base_done(preset: Preset) -> bool:
+    return bool(preset.base_source) or _done(base_folder(preset))
+
+
 def build_zoo(preset: str = DEFAULT_PRESET, force: bool = False, progress: bool = True) -> Zoo:
     """Train what is missing (everything with `force`), measure the zoo once, and return its paths."""
     spec = get_preset(preset)
     say = print if progress else (lambda *_: None)
     with _locked(_root(spec) / ".lock"), _one_thread():
         if force:
-            for folder in (base_folder(spec), *(expert_folder(spec, d) for d in DOMAINS)):
+            trained = [] if spec.base_source else [base_folder(spec)]  # never delete an existing base
+            for folder in (*trained, *(expert_folder(spec, d) for d in DOMAINS)):
                 shutil.rmtree(folder, ignore_errors=True)
             report_file(spec).unlink(missing_ok=True)
-        if not _done(base_folder(spec)):
+        if not _base_done(spec):
             info = _train_base(spec, progress)
             say(f"zoo {preset}: base trained, {info['steps']} steps in {info['seconds']:.0f} s")
         for domain in DOMAINS:
@@ -341,7 +386,7 @@ def build_zoo(preset: str = DEFAULT_PRESET, force: bool = False, progress: bool 
 
 
 def _complete(spec: Preset) -> bool:
-    return (report_file(spec).is_file() and _done(base_folder(spec))
+    return (report_file(spec).is_file() and _base_done(spec)
             and all(_done(expert_folder(spec, d)) for d in DOMAINS))
 
 
@@ -377,7 +422,8 @@ def load_agent(preset: Preset, model: str):
     from rayswarm.graphs.spec import AgentSpec
 
     adapter = None if model == "base" else str(expert_folder(preset, model))
-    return Agent.from_spec(AgentSpec(model=str(base_folder(preset)), adapter=adapter), name=model)
+    gpus = 1.0 if _device() == "cuda" else 0.0
+    return Agent.from_spec(AgentSpec(model=str(base_folder(preset)), adapter=adapter, num_gpus=gpus), name=model)
 
 
 def measure(preset: Preset) -> dict:
@@ -399,14 +445,15 @@ def measure(preset: Preset) -> dict:
         row["passages"] = sum(memorized(agent, world.passages))
         rows[model] = row
     best = max(singles, key=lambda m: singles[m]["all"])
-    timings = {"base": json.loads((base_folder(preset) / "train.json").read_text())["seconds"]}
+    timings = {} if preset.base_source else {"base": json.loads((base_folder(preset) / "train.json").read_text())["seconds"]}
     for domain in DOMAINS:
         timings[domain] = json.loads((expert_folder(preset, domain) / "train.json").read_text())["seconds"]
     report = {
         "preset": preset.name,
         "key": preset.key(),
-        "params": json.loads((base_folder(preset) / "train.json").read_text())["params"],
-        "steps": {"base": preset.base.steps, **{d: preset.expert_config(d).steps for d in DOMAINS}},
+        "params": sum(p.numel() for p in agents["base"].model.parameters()),
+        "steps": {**({} if preset.base_source else {"base": preset.base.steps}),
+                  **{d: preset.expert_config(d).steps for d in DOMAINS}},
         "rows": rows,
         "passages": len(world.passages),
         "composed_items": len(tasks["composed"]),

@@ -112,6 +112,7 @@ def execute_run(config: RunConfig, split: str | None = None, limit: int | None =
 def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: str | None = None,
                   run_dir: RunDir | None = None) -> tuple[dict, RunDir]:
     """Run (or, given the existing run_dir, resume) a swarm; writes summary.json, the plot, the adapter."""
+    from rayswarm.actors.pool import check_gpus
     from rayswarm.clusters.connect import connect
     from rayswarm.swarms.data_swarms import run_data_swarms
     from rayswarm.swarms.heterogeneous_swarms import run_heterogeneous_swarms
@@ -121,6 +122,8 @@ def execute_swarm(config: SwarmConfig, run_root: str | Path = "runs", address: s
 
     dev, test = config.load_task("dev"), config.load_task("test")
     connect(address)
+    # A GPU the cluster lacks fails now, not after the experts are built and loaded.
+    check_gpus(max(spec.num_gpus for spec in config.experts.values()))
     if run_dir is None:
         run_dir = RunDir(run_root, config.name)
         run_dir.write_config(config.model_dump(mode="json", exclude_defaults=True))

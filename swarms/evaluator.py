@@ -18,7 +18,7 @@ import ray
 import torch
 
 from rayswarm.actors.host import ModelHost
-from rayswarm.actors.pool import even_chunks
+from rayswarm.actors.pool import check_gpus, even_chunks
 from rayswarm.graphs.errors import ConfigError
 from rayswarm.graphs.execute import NodeRequest
 from rayswarm.graphs.spec import AgentSpec, GenerationOptions
@@ -61,8 +61,9 @@ class EvaluatorPool:
         if actors < 1 or slots < 1:
             raise ConfigError("an evaluator pool needs at least one actor and one slot")
         self.slots = slots
+        check_gpus(actors * spec.num_gpus)  # each evaluator holds what one agent of the spec asks
         self.actors = [
-            ParticleEvaluator.options(num_cpus=num_cpus, max_restarts=max_restarts,
+            ParticleEvaluator.options(num_cpus=num_cpus, num_gpus=spec.num_gpus, max_restarts=max_restarts,
                                       max_task_retries=max_restarts).remote(spec, slots, max(1, int(num_cpus)))
             for _ in range(actors)
         ]

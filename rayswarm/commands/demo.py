@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
         "single one, a uniform merge, a mixture-of-agents graph and random graphs, on dev and test. Writes a "
         "run directory; `rayswarm run <run_dir>/best/run.yaml` runs the best system again.",
     )
-    parser.add_argument("--preset", default="standard", help="zoo preset: standard (default) or quick")
+    parser.add_argument("--preset", default="standard", help="zoo preset: standard (default), quick or smollm2 (for a GPU)")
     parser.add_argument("--limit", type=int, help="questions per split (default 100)")
     parser.add_argument("--iterations", type=int, help="swarm iterations at most (default 8)")
     parser.add_argument("--run-dir", default="runs", help="where run directories go (default: runs/)")

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
                             description="Print the table and paths of a zoo that is already built.")
     for sub in (build, show):
         sub.add_argument("--preset", default="standard",
-                         help="standard (the demo's, ~10 min to build) or quick (the tests', ~1 min)")
+                         help="standard (the demo's, ~10 min to build), quick (the tests', ~1 min) or "
+                         "smollm2 (LoRA experts on SmolLM2-135M-Instruct: minutes on a GPU, hours on a CPU)")
     build.set_defaults(handler=handle_build)
     show.set_defaults(handler=handle_show)
 

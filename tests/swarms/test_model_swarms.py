@@ -113,3 +113,16 @@ def test_the_evaluator_pool_splits_examples_and_keeps_order(ray_local, quick_zoo
     host.set_vector("codes", vectors[1])
     assert outputs[1] == host.generate("codes", prompts)
     assert ray.is_initialized()
+
+
+def test_experts_asking_for_missing_gpus_are_refused_before_any_model_loads(ray_local, tmp_path, monkeypatch):
+    from rayswarm.agents import zoo
+    from rayswarm.config import SwarmConfig
+    from rayswarm.graphs.errors import ConfigError
+
+    monkeypatch.setattr(zoo, "resolve_tiny", lambda name: pytest.fail(f"loaded {name}"))
+    config = {**CONFIG, "experts": {name: {**spec, "num_gpus": 0.5} for name, spec in CONFIG["experts"].items()}}
+    with pytest.raises(ConfigError, match="ask for 0.5 GPUs in all but the cluster has 0"):
+        execute_swarm(SwarmConfig.model_validate(config), tmp_path)
+    with pytest.raises(ConfigError, match="ask for 1 GPUs in all but the cluster has 0"):
+        EvaluatorPool(AgentSpec(model="tiny:quick/codes", num_gpus=0.5), slots=2, actors=2)
