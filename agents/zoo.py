@@ -406,7 +406,9 @@ def resolve_tiny(name: str) -> tuple[Path, Path | None]:
     """
     spec, model = check_tiny_name(name)
     if not _complete(spec):
-        log.warning("building the toy zoo '%s' (first use; cached afterwards)", spec.name)
+        log.warning("building the toy zoo '%s' (first use; cached afterwards; `rayswarm zoo build --preset %s` "
+                    "shows progress): %s expert steps on %s", spec.name, spec.name,
+                    f"{sum(spec.expert_config(d).steps for d in DOMAINS):,}", _device())
         build_zoo(spec.name, progress=False)
     base = base_folder(spec)
     return (base, None) if model == "base" else (base, expert_folder(spec, model))
