@@ -3,15 +3,18 @@
 Chat items are rendered with the tokenizer's own chat template, the very text `Agent` produces at
 inference, and only the assistant's target carries loss (its end-of-sequence token too when the
 item is complete). Raw items (passages) carry loss on every token. Training runs a fixed number of
-steps, never a time budget, so a build is reproducible.
+steps, never a time budget, so a build is reproducible; with a checkpoint file it also resumes, after
+an interruption, to the very weights of an uninterrupted run (hours count on a CPU with a real base).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -97,17 +100,33 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 
 def train(model, tokenizer, items: Sequence[TrainItem], config: TrainConfig, desc: str = "train",
-          progress: bool = True) -> list[float]:
-    """Train the model's trainable parameters in place; returns the loss of every step."""
+          progress: bool = True, checkpoint: Path | None = None, every: int = 100) -> list[float]:
+    """Train the model's trainable parameters in place; returns the loss of every step.
+
+    checkpoint: a file the loop writes every `every` steps (trainable weights, optimizer state,
+    losses so far) and resumes from when it exists; the caller deletes it once the result is saved.
+    The data order follows from the seed and training draws no random numbers, so a resumed run ends
+    with the same weights as an uninterrupted one.
+    """
     rows = encode(items, tokenizer)
     plan = batches(rows, config.batch_size, config.steps, random.Random(f"rayswarm-batches-{config.seed}"))
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    params = list(named.values())
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
     device = next(model.parameters()).device
+    losses: list[float] = []
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device)
+        with torch.no_grad():
+            for name, param in named.items():
+                param.copy_(state["weights"][name])
+        optimizer.load_state_dict(state["optimizer"])
+        losses = state["losses"]
     model.train()
-    losses = []
-    bar = tqdm(plan, desc=desc, disable=not progress, leave=False, mininterval=2.0)
-    for step, indices in enumerate(bar):
+    start = len(losses)
+    bar = tqdm(plan[start:], desc=desc, disable=not progress, leave=False, mininterval=2.0, initial=start,
+               total=len(plan))
+    for step, indices in enumerate(bar, start):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
         batch = collate(rows, indices, tokenizer.pad_token_id)
@@ -119,6 +138,16 @@ def train(model, tokenizer, items: Sequence[TrainItem], config: TrainConfig, des
         losses.append(loss.item())
         if step % 20 == 0:
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+        if checkpoint is not None and (step + 1) % every == 0 and step + 1 < len(plan):
+            _save(checkpoint, {"weights": {name: p.detach() for name, p in named.items()},
+                               "optimizer": optimizer.state_dict(), "losses": losses})
     model.eval()
     return losses
+
+
+def _save(path: Path, state: dict) -> None:
+    """Written beside, then renamed: an interruption mid-write leaves the previous checkpoint whole."""
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 

@@ -229,6 +229,11 @@ def _atomic_folder(final: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _checkpoint(folder: Path) -> Path:
+    """Where the training of `folder`'s model checkpoints: an interrupted build resumes mid-model too."""
+    return folder.with_name(f".ckpt-{folder.name}.pt")
+
+
 def _write_json(path: Path, data) -> None:
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2))
@@ -320,13 +325,15 @@ def _train_base(preset: Preset, progress: bool) -> dict:
     n = config.steps * config.batch_size - len(world.passages) * preset.passage_repeats
     items = base_items(world, max(n, 0), config.seed, preset.passage_repeats)
     model = build_tiny_model(preset.architecture, seed=config.seed, **preset.shape).to(_device())
-    losses = train(model, _tokenizer(preset), items, config, desc="base", progress=progress)
+    checkpoint = _checkpoint(base_folder(preset))
+    losses = train(model, _tokenizer(preset), items, config, desc="base", progress=progress, checkpoint=checkpoint)
     info = {"seconds": round(time.perf_counter() - start, 1), "steps": config.steps,
             "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
             "params": sum(p.numel() for p in model.parameters())}
     with _atomic_folder(base_folder(preset)) as tmp:
         save_tiny(model, tmp)
         _write_json(tmp / "train.json", info)
+    checkpoint.unlink(missing_ok=True)
     return info
 
 
@@ -345,12 +352,14 @@ def _train_expert(preset: Preset, domain: str, progress: bool) -> dict:
     config = preset.expert_config(domain)
     items = expert_items(world, domain, config.steps * config.batch_size, config.seed)
     model = add_lora(_load_base(preset), r=preset.lora_r, alpha=preset.lora_alpha, seed=config.seed)
-    losses = train(model, _tokenizer(preset), items, config, desc=domain, progress=progress)
+    checkpoint = _checkpoint(expert_folder(preset, domain))
+    losses = train(model, _tokenizer(preset), items, config, desc=domain, progress=progress, checkpoint=checkpoint)
     info = {"seconds": round(time.perf_counter() - start, 1), "steps": config.steps,
             "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4)}
     with _atomic_folder(expert_folder(preset, domain)) as tmp:
         save_adapter(model, tmp)
         _write_json(tmp / "train.json", info)
+    checkpoint.unlink(missing_ok=True)
     return info
 
 

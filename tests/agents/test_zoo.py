@@ -14,6 +14,7 @@ from rayswarm.graphs.tasks import read_examples
 def test_quick_zoo_has_a_base_and_one_adapter_per_domain(quick_zoo):
     assert (quick_zoo.base / "config.json").is_file() and (quick_zoo.base / "tokenizer.json").is_file()
     assert set(quick_zoo.experts) == set(DOMAINS)
+    assert not list(quick_zoo.base.parent.glob(".ckpt-*")), "training checkpoints go once the models are saved"
     for folder in quick_zoo.experts.values():
         assert (folder / "adapter_config.json").is_file()
         assert json.loads((folder / "adapter_config.json").read_text())["r"] == zoo.PRESETS["quick"].lora_r
