@@ -9,7 +9,8 @@ varied text (rather than stop at once), and a 3-node chain alternating it with a
     minus the median in-process `run_graph` time of the same graph and question (one math thread in
     both, interleaved request by request); the cost per hop is (overhead(3 nodes) - overhead(1 node)) / 2, goal
     <= 5 ms. A chain of one agent runs inside its host's replica; the alternating chain runs in the
-    ingress, a round trip to a host per hop. The overhead of the 1-node chain adds one hop to the fixed
+    ingress, a round trip to a host per hop, or (a third app, `colocate: true`) inside one replica
+    holding both bases. The overhead of the 1-node chain adds one hop to the fixed
     cost of HTTP, proxy and ingress, which a request the ingress answers itself (unknown model: 404)
     shows alone.
 (b) Load: --concurrent requests at once on loopback to the 3-node chain, served with dynamic
@@ -41,8 +42,8 @@ QUESTION = "What is the capital of the country with code KQ?"
 
 
 def chains(models: list[Path], tokens: int) -> dict:
-    # Half a CPU each: both apps' hosts fit on 2 CPUs (a replica keeps one math thread either way).
-    specs = [AgentSpec(model=str(model), num_cpus=0.5, generation={"max_new_tokens": tokens}) for model in models]
+    # A quarter CPU each: the three apps' hosts fit on 2 CPUs (a replica keeps one math thread either way).
+    specs = [AgentSpec(model=str(model), num_cpus=0.25, generation={"max_new_tokens": tokens}) for model in models]
     graphs = {f"chain{k}": chain(["agent"] * k, agents={"agent": specs[0]}) for k in (1, 3)}
     graphs["cross3"] = chain(["a", "b", "a"], agents={"a": specs[0], "b": specs[1]})
     return graphs
@@ -67,7 +68,7 @@ def seconds(call) -> float:
     return time.perf_counter() - start
 
 
-def hop_latency(url: str, graphs: dict, repeats: int, requests_per_round: int) -> None:
+def hop_latency(url: str, colocated_url: str, graphs: dict, repeats: int, requests_per_round: int) -> None:
     local = LocalBackend({name: spec for graph in graphs.values() for name, spec in graph.agents.items()})
     session = requests.Session()
     calls = {}
@@ -75,6 +76,8 @@ def hop_latency(url: str, graphs: dict, repeats: int, requests_per_round: int) -
         assert ask(session, url, name, QUESTION) == run_graph(graph, [QUESTION], local).final[0]
         calls[name, "served"] = lambda n=name: ask(session, url, n, QUESTION)
         calls[name, "in-process"] = lambda g=graph: run_graph(g, [QUESTION], local)
+    calls["cross3 colocated", "served"] = lambda: ask(session, colocated_url, "cross3", QUESTION)
+    calls["cross3 colocated", "in-process"] = calls["cross3", "in-process"]
     # HTTP, proxy and ingress alone: a request the ingress answers itself (404, unknown model).
     calls["no model", "served"] = lambda: session.post(f"{url}/v1/chat/completions", json={"model": "none"})
     rounds: dict[tuple, list[float]] = {key: [] for key in calls}
@@ -87,7 +90,7 @@ def hop_latency(url: str, graphs: dict, repeats: int, requests_per_round: int) -
         for key, times in samples.items():
             rounds[key].append(statistics.median(times))
     overhead = {}
-    for name in graphs:
+    for name in [*graphs, "cross3 colocated"]:
         served, inproc = (statistics.median(rounds[name, side]) for side in ("served", "in-process"))
         overhead[name] = served - inproc
         print(f"{name}: served {1e3 * served:.1f} ms, in-process {1e3 * inproc:.1f} ms, "
@@ -97,6 +100,8 @@ def hop_latency(url: str, graphs: dict, repeats: int, requests_per_round: int) -
           "(goal <= 5 ms)")
     print(f"latency per DAG hop, host to host through the ingress: "
           f"{1e3 * (overhead['cross3'] - overhead['chain1']) / 2:.2f} ms")
+    print(f"latency per DAG hop, between bases colocated in one replica: "
+          f"{1e3 * (overhead['cross3 colocated'] - overhead['chain1']) / 2:.2f} ms")
 
 
 def load(urls: dict[str, str], graph, concurrent: int, repeats: int) -> None:
@@ -141,8 +146,10 @@ def main() -> None:
         entries = [{"name": graph_name, "graph": graph} for graph_name, graph in graphs.items()]
         serve.run(build_graph_app({"graphs": entries, "max_batch_size": batch}), name=name, route_prefix=f"/{name}")
         urls[name] = f"http://127.0.0.1:{port}/{name}"
+    cross = build_graph_app({"graphs": [{"name": "cross3", "graph": graphs["cross3"]}], "colocate": True})
+    serve.run(cross, name="colocated", route_prefix="/colocated")
     try:
-        hop_latency(urls["batched"], graphs, args.repeats, args.requests)
+        hop_latency(urls["batched"], f"http://127.0.0.1:{port}/colocated", graphs, args.repeats, args.requests)
         load(urls, graphs["chain3"], args.concurrent, args.repeats)
     finally:
         serve.shutdown()

@@ -5,7 +5,9 @@
 
 Agents that share a base model (`actors.host.base_key`), across all the graphs served, become one
 deployment `host-<i>` holding a ModelHost, with dynamic batching (clusters/serve_host.py) and the
-largest num_cpus, num_gpus and replicas of its agents' specs. An ingress deployment takes the
+largest num_cpus, num_gpus and replicas of its agents' specs. With `colocate`, each graph's agents
+become one host instead, whatever their bases (one ModelHost per base inside): every graph then runs
+inside a replica, its hops calls within the process, at the price of scaling its agents together. An ingress deployment takes the
 HTTP requests (clusters/openai_api.py): a graph whose agents all share one host runs inside that
 host's replica; any other runs in the ingress, every node of a wavefront sent to its host at once.
 A graph with ensembles runs whole in a deployment of its own (clusters/serve_graph.py). Inputs are validated by rayswarm.serve.build_graph_app before this
@@ -30,12 +32,14 @@ MAX_ONGOING_REQUESTS = 256
 
 
 class Batching(StrictModel):
-    """How each host replica batches the node requests it receives."""
+    """How each host replica batches the node requests it receives, and which agents share one."""
 
     max_batch_size: int = Field(32, ge=1, description="node requests a replica decodes together; 1 = no batching")
     batch_wait_timeout_s: float = Field(
         0.005, ge=0.0, description="how long a batch waits to fill while other requests are in flight; "
         "a request reaching an idle replica never waits")
+    colocate: bool = Field(False, description="one host per graph holding all of its agents, whatever their "
+                           "bases: no hop leaves a replica (lower latency); agents of a graph scale together")
 
 
 def agent_key(graph: str, agent: str) -> str:
@@ -43,12 +47,13 @@ def agent_key(graph: str, agent: str) -> str:
     return f"{graph}/{agent}"
 
 
-def group_hosts(graphs: dict[str, Graph]) -> dict[str, dict[str, AgentSpec]]:
-    """Deployment name -> the agents (agent_key -> spec) one ModelHost serves, in order of appearance."""
-    groups: dict[tuple, dict[str, AgentSpec]] = {}
+def group_hosts(graphs: dict[str, Graph], colocate: bool = False) -> dict[str, dict[str, AgentSpec]]:
+    """Deployment name -> the agents (agent_key -> spec) one host serves, in order of appearance:
+    grouped by base model, or by graph with `colocate`."""
+    groups: dict[tuple | str, dict[str, AgentSpec]] = {}
     for graph_name, graph in graphs.items():
         for agent, spec in graph.agents.items():
-            groups.setdefault(base_key(spec), {})[agent_key(graph_name, agent)] = spec
+            groups.setdefault(graph_name if colocate else base_key(spec), {})[agent_key(graph_name, agent)] = spec
     return {f"host-{i}": specs for i, specs in enumerate(groups.values())}
 
 
@@ -65,10 +70,10 @@ def graph_deployment(graph_name: str) -> str:
     return f"graph-{graph_name}"
 
 
-def layout(graphs: dict[str, Graph]) -> dict[str, list[str]]:
+def layout(graphs: dict[str, Graph], colocate: bool = False) -> dict[str, list[str]]:
     """Deployment name -> what it holds: agent keys for a host, the agent keys of its graph for a
     graph with ensembles (what `rayswarm serve` prints)."""
-    hosts = group_hosts({name: graph for name, graph in graphs.items() if not graph.ensembles})
+    hosts = group_hosts({name: graph for name, graph in graphs.items() if not graph.ensembles}, colocate)
     whole = {graph_deployment(name): [agent_key(name, agent) for agent in graph.agents]
              for name, graph in graphs.items() if graph.ensembles}
     return {**{name: list(specs) for name, specs in hosts.items()}, **whole}
@@ -92,7 +97,7 @@ def graph_app(graphs: dict[str, Graph], args: Batching):
     common = {"max_ongoing_requests": MAX_ONGOING_REQUESTS, "max_constructor_retry_count": 3}
     hosts, routes = {}, {}
     plain = {name: graph for name, graph in graphs.items() if not graph.ensembles}
-    groups = group_hosts(plain)
+    groups = group_hosts(plain, args.colocate)
     homes = home_hosts(plain, groups)
     for name, specs in groups.items():
         share = resources(specs.values())

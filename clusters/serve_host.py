@@ -1,8 +1,9 @@
 """The model side of a served graph: one deployment per shared base model, with dynamic batching.
 
-Each replica holds a ModelHost (actors/host.py) for every agent on that base. Node requests that
-arrive while the model is busy queue up; the next batch takes them all (up to max_batch_size) and
-decodes those with the same agent, options and system prompt as one call, prompts flattened.
+Each replica holds a ModelHost (actors/host.py) for every agent on that base (for each base, when
+the agents of a graph are colocated). Node requests that arrive while the model is busy queue up;
+the next batch takes them all (up to max_batch_size) and decodes those with the same agent, options
+and system prompt as one call, prompts flattened.
 
 A graph whose agents all live on one host runs inside that host's replicas (`run`): its hops are
 calls within the replica, not round trips from the ingress (each ~3 ms on 2 cores), and its node
@@ -92,13 +93,17 @@ class HostDeployment:
         import torch
         from transformers.utils import logging as hf_logging
 
-        from rayswarm.actors.host import ModelHost
+        from rayswarm.actors.host import ModelHost, base_key
 
         hf_logging.disable_progress_bar()
         # One math thread per whole CPU the replica holds: replicas sharing cores each spawning a
         # thread per core is the slow case on small machines.
         torch.set_num_threads(threads)
-        self.host = ModelHost(specs)
+        by_base: dict[tuple, dict[str, AgentSpec]] = defaultdict(dict)
+        for name, spec in specs.items():
+            by_base[base_key(spec)][name] = spec
+        hosts = [ModelHost(group) for group in by_base.values()]  # one, unless colocated
+        self.host_of = {name: host for host in hosts for name in host.specs}
         self.decode.set_max_batch_size(max_batch_size)
         self.wait_s = batch_wait_timeout_s
         self.in_flight = 0  # requests inside generate(): batched, queued or decoding
@@ -134,7 +139,8 @@ class HostDeployment:
 
         def work() -> None:
             try:
-                for piece in self.host.stream(request.agent, request.prompts[0], request.generation, request.system):
+                host = self.host_of[request.agent]
+                for piece in host.stream(request.agent, request.prompts[0], request.generation, request.system):
                     loop.call_soon_threadsafe(pieces.put_nowait, piece)
             except Exception as err:  # handed to the caller, after what was already sent
                 loop.call_soon_threadsafe(pieces.put_nowait, err)
@@ -163,7 +169,7 @@ class HostDeployment:
             first = requests[members[0]]
             prompts = [prompt for i in members for prompt in requests[i].prompts]
             try:
-                texts = self.host.generate(first.agent, prompts, first.generation, first.system)
+                texts = self.host_of[first.agent].generate(first.agent, prompts, first.generation, first.system)
             except Exception as err:  # handed to this group's callers only, not the whole batch's
                 for i in members:
                     replies[i] = err
@@ -171,14 +177,14 @@ class HostDeployment:
             start = 0
             for i in members:
                 count = len(requests[i].prompts)
-                replies[i] = self._reply(requests[i].prompts, texts[start:start + count])
+                replies[i] = self._reply(first.agent, requests[i].prompts, texts[start:start + count])
                 start += count
         return replies
 
-    def _reply(self, prompts: list[str], texts: list[str]) -> NodeReply:
-        return NodeReply(texts, self._count_tokens(prompts), self._count_tokens(texts))
+    def _reply(self, agent: str, prompts: list[str], texts: list[str]) -> NodeReply:
+        return NodeReply(texts, self._count_tokens(agent, prompts), self._count_tokens(agent, texts))
 
-    def _count_tokens(self, texts: list[str]) -> int:
+    def _count_tokens(self, agent: str, texts: list[str]) -> int:
         # Re-encoding costs microseconds; the counts leave out chat-template and system-prompt tokens.
-        tokenizer = self.host.agent.tokenizer
+        tokenizer = self.host_of[agent].agent.tokenizer
         return sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)

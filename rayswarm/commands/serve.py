@@ -33,6 +33,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else an embedded Ray)")
     parser.add_argument("--max-batch-size", type=int, default=32,
                         help="node requests a replica decodes together (default 32; 1 = no dynamic batching)")
+    parser.add_argument("--colocate", action="store_true",
+                        help="all agents of a graph in one deployment, whatever their base models: no DAG hop "
+                        "leaves a replica (lower latency); the agents of a graph then scale together")
     parser.set_defaults(handler=handle)
 
 
@@ -45,7 +48,8 @@ def handle(args: argparse.Namespace) -> int:
     from rayswarm.graphs.schema import parse
     from rayswarm.serve import ServeArgs, load_graphs
 
-    serve_args = parse(ServeArgs, {"graphs": args.configs, "max_batch_size": args.max_batch_size}, source="rayswarm serve")
+    serve_args = parse(ServeArgs, {"graphs": args.configs, "max_batch_size": args.max_batch_size,
+                                   "colocate": args.colocate}, source="rayswarm serve")
     graphs = load_graphs(serve_args)
     embedded = not (args.address or os.environ.get("RAY_ADDRESS"))
     if embedded:  # a cluster's proxy may run on another machine: only a local port can be checked
@@ -60,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
         except RuntimeError as err:  # a replica's model failed to load: the user's input, said in one line
             raise ConfigError(f"a model failed to load: {deploy_failure(str(err))}") from None
         print(f"serving {', '.join(graphs)} at http://{args.host}:{args.port}/v1  (Ctrl-C stops)")
-        for name, held in layout(graphs).items():
+        for name, held in layout(graphs, serve_args.colocate).items():
             print(f"  deployment {name}: {', '.join(held)}")
         print(flush=True)
         while True:

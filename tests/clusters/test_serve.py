@@ -172,6 +172,34 @@ def test_a_graph_whose_agents_share_a_host_runs_in_that_host(graph):
                               "host-1": ["trio/other"], "graph-careful": ["careful/writer", "careful/other"]}
 
 
+def test_colocated_graphs_each_get_one_host_whatever_their_bases(graph):
+    graphs = {"trio": graph, "duo": Graph.from_dict(duo(graph.agents["writer"].model))}
+    groups = group_hosts(graphs, colocate=True)
+    assert groups == {"host-0": {f"trio/{a}": graph.agents[a] for a in ("writer", "critic", "other")},
+                      "host-1": {f"duo/{a}": graph.agents[a] for a in ("writer", "critic")}}
+    assert home_hosts(graphs, groups) == {"trio": "host-0", "duo": "host-1"}  # every graph runs in a replica
+
+
+def test_a_colocated_graph_of_two_bases_answers_as_in_process_over_http(server, chatty_folder):
+    light = trio(str(chatty_folder))
+    for spec in light["agents"].values():  # the module's app holds most of the 2 CPUs already
+        spec["num_cpus"] = 0.1
+    graph = Graph.from_dict(light)
+    app = build_graph_app({"graphs": [{"name": "trio", "graph": graph}], "colocate": True})
+    serve.run(app, name="colocated", route_prefix="/colocated")
+    try:
+        status = serve.status().applications["colocated"].deployments
+        assert sorted(status) == ["GraphIngress", "host-0"], "one host holds both bases"
+        reference = expected(graph, QUESTIONS)
+        with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+            replies = [r.json() for r in pool.map(lambda q: chat(f"{server}/colocated", q), QUESTIONS)]
+        assert [r["choices"][0]["message"]["content"] for r in replies] == reference.final
+        assert [r["rayswarm"]["nodes"]["aside"] for r in replies] == reference.outputs["aside"]  # the olmo2 base
+        assert all(r["usage"]["prompt_tokens"] > 0 for r in replies)
+    finally:
+        serve.delete("colocated")
+
+
 @pytest.mark.parametrize("name", ["trio", "duo"])  # run by the ingress, hop by hop; run inside its host
 def test_concurrent_answers_equal_an_in_process_run(server, graph, name):
     graph = graph if name == "trio" else Graph.from_dict(duo(graph.agents["writer"].model))
@@ -369,8 +397,9 @@ def test_a_batch_decodes_each_group_in_one_call_and_a_failing_group_alone(graph)
 
     specs = {name: graph.agents[name] for name in ("writer", "critic")}
     deployment = HostDeployment.func_or_class(specs, 32, 0.0)
-    calls, generate = [], deployment.host.generate
-    deployment.host.generate = lambda *args: calls.append(args) or generate(*args)
+    host = deployment.host_of["writer"]
+    calls, generate = [], host.generate
+    host.generate = lambda *args: calls.append(args) or generate(*args)
     short, raw = specs["writer"].generation, GenerationOptions(chat_template=False)
     requests_ = [NodeRequest("n1", "writer", ["Sort: cba"], None, short),
                  NodeRequest("n2", "critic", ["hi", "x"], "You check answers.", short),
